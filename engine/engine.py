@@ -1,0 +1,221 @@
+"""The thread-safe facade the app and the CLI use.
+
+One worker thread owns the backend and runs one job at a time from a queue. A new edit for a document
+cancels that document's running and queued edits. Every job ends with a result delivered to its callback and
+its future, errors included (as an `EditResult` with `stop_reason="error"`): the worker never dies on a bad
+request or a failed load, and a failed load leaves the previous model (if any) in place.
+
+Callbacks run on the worker thread: the caller moves them where it needs them (the app queues them to the
+GUI thread). They must be quick; they are part of each step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+
+from .backend import Backend
+from .types import Draft, EditRequest, EditResult, EngineError, ModelInfo
+
+
+@dataclass(eq=False)
+class Job:
+    """A queued edit. `cancel()` stops it within one denoising step."""
+
+    request: EditRequest
+    on_draft: Callable[[Draft], None] | None = None
+    on_result: Callable[[EditResult], None] | None = None
+    future: Future = field(default_factory=Future)
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    id: int = 0
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def result(self, timeout: float | None = None) -> EditResult:
+        return self.future.result(timeout)
+
+
+@dataclass(eq=False)
+class _Load:
+    make_backend: Callable[[], Backend]
+    on_done: Callable[[ModelInfo | None, str | None], None] | None
+    future: Future = field(default_factory=Future)
+
+
+_STOP = object()
+
+
+class Engine:
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._running: Job | None = None
+        self._pending: list[Job] = []
+        self._ids = itertools.count(1)
+        self._backend: Backend | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._work, name="redraft-engine", daemon=True)
+        self._thread.start()
+
+    # -- public API ----------------------------------------------------------------------------------------
+
+    def load(
+        self,
+        make_backend: Callable[[], Backend],
+        on_done: Callable[[ModelInfo | None, str | None], None] | None = None,
+    ) -> Future:
+        """Load a model on the worker thread. The future gets its `ModelInfo`, or an `EngineError`."""
+        job = _Load(make_backend, on_done)
+        self._put(job)
+        return job.future
+
+    def submit(
+        self,
+        request: EditRequest,
+        on_draft: Callable[[Draft], None] | None = None,
+        on_result: Callable[[EditResult], None] | None = None,
+    ) -> Job:
+        """Queue an edit; it supersedes any running or queued edit of the same document."""
+        if self._closed:
+            raise EngineError("the engine is closed")
+        job = Job(request, on_draft, on_result, id=next(self._ids))
+        with self._lock:
+            for other in [self._running, *self._pending]:
+                if other is not None and other.request.document_id == request.document_id:
+                    other.cancel()
+            self._pending.append(job)
+        self._put(job)
+        return job
+
+    def edit(self, request: EditRequest, on_draft: Callable[[Draft], None] | None = None) -> EditResult:
+        """Submit and wait: for the CLI and scripts, never for a GUI thread."""
+        return self.submit(request, on_draft).result()
+
+    def cancel(self, document_id: str | None = None) -> None:
+        """Cancel the running and queued edits (of one document, or all)."""
+        with self._lock:
+            for job in [self._running, *self._pending]:
+                if job is not None and (document_id is None or job.request.document_id == document_id):
+                    job.cancel()
+
+    @property
+    def model_info(self) -> ModelInfo | None:
+        backend = self._backend
+        return backend.info() if backend is not None else None
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Cancel everything, stop the worker and free the model."""
+        if self._closed:
+            return
+        self._closed = True
+        self.cancel()
+        self._queue.put(_STOP)
+        self._thread.join(timeout)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- worker --------------------------------------------------------------------------------------------
+
+    def _put(self, item) -> None:
+        if self._closed:
+            raise EngineError("the engine is closed")
+        self._queue.put(item)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                break
+            if isinstance(item, _Load):
+                self._do_load(item)
+            else:
+                self._do_edit(item)
+        # Drain whatever was queued after close, so no caller waits forever.
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if isinstance(item, Job):
+                self._finish(item, _failed(item.request, "cancelled", None, self._model_id()))
+            elif isinstance(item, _Load):
+                item.future.set_exception(EngineError("the engine is closed"))
+        if self._backend is not None:
+            self._backend.close()
+            self._backend = None
+
+    def _do_load(self, job: _Load) -> None:
+        try:
+            backend = job.make_backend()
+            info = backend.load()
+        except Exception as exc:  # noqa: BLE001 - every failure is reported; the worker lives on
+            message = str(exc) if isinstance(exc, EngineError) else f"cannot load the model: {exc}"
+            job.future.set_exception(EngineError(message))
+            _call(job.on_done, None, message)
+            return
+        if self._backend is not None:
+            self._backend.close()
+        self._backend = backend
+        job.future.set_result(info)
+        _call(job.on_done, info, None)
+
+    def _do_edit(self, job: Job) -> None:
+        with self._lock:
+            self._pending.remove(job)
+            self._running = job
+        try:
+            if job.cancel_event.is_set():
+                result = _failed(job.request, "cancelled", None, self._model_id())
+            elif self._backend is None:
+                result = _failed(job.request, "error", "no model is loaded", "")
+            else:
+                result = self._backend.edit(job.request, job.on_draft or _ignore, job.cancel_event)
+        except Exception as exc:  # noqa: BLE001 - delivered as a result, never a dead thread
+            message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+            result = _failed(job.request, "error", " ".join(message.split()), self._model_id())
+        with self._lock:
+            self._running = None
+        self._finish(job, result)
+
+    def _finish(self, job: Job, result: EditResult) -> None:
+        job.future.set_result(result)
+        _call(job.on_result, result)
+
+    def _model_id(self) -> str:
+        return self._backend.info().id if self._backend is not None else ""
+
+
+def _failed(request: EditRequest, reason: str, message: str | None, model_id: str) -> EditResult:
+    return EditResult(
+        text="",
+        steps=0,
+        tokens=0,
+        first_draft_s=None,
+        elapsed_s=0.0,
+        tokens_per_s=0.0,
+        model_id=model_id,
+        stop_reason=reason,
+        error=message,
+    )
+
+
+def _ignore(_draft: Draft) -> None:
+    pass
+
+
+def _call(callback, *args) -> None:
+    if callback is None:
+        return
+    try:
+        callback(*args)
+    except Exception:  # noqa: BLE001 - a broken callback must not kill the worker
+        import traceback
+
+        traceback.print_exc()

@@ -1,0 +1,23 @@
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["HF_HUB_OFFLINE"] = "1"  # nothing is downloaded at test time
+
+import pytest
+
+from engine import Engine, backend_for
+from tests.tiny_models import save_checkpoint
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """A tiny random-weight DiffusionGemma on disk: canvas 32, 8 denoising steps."""
+    return save_checkpoint(tmp_path_factory.mktemp("models") / "tiny-diffusion-gemma")
+
+
+@pytest.fixture
+def engine(checkpoint):
+    with Engine() as eng:
+        eng.load(lambda: backend_for(str(checkpoint), device="cpu")).result()
+        yield eng
