@@ -90,9 +90,7 @@ class DiffusionGemmaBackend:
                 output_loading_info=True,
             )
         except Exception as exc:  # noqa: BLE001 - reported with its reason; the engine stays usable
-            gc.collect()
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
+            _free_memory()
             if is_out_of_memory(exc):
                 raise ModelLoadError(
                     f"out of memory loading {folder.name} on {device} "
@@ -129,9 +127,7 @@ class DiffusionGemmaBackend:
     def close(self) -> None:
         self.model = None
         self.tokenizer = None
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        _free_memory()
 
     # -- editing -------------------------------------------------------------------------------------------
 
@@ -162,11 +158,11 @@ class DiffusionGemmaBackend:
             original = span_ids[:canvas_length]
             processors.append(_StayClose(original, REFINE_BIAS))
             filler = torch.randint(0, model.config.text_config.vocab_size, (canvas_length,)).tolist()
-            start = original + [next(iter(self._eos_ids))] if self._eos_ids else original
-            extra["decoder_input_ids"] = torch.tensor([(start + filler)[:canvas_length]], device=model.device)
+            warm = original + sorted(self._eos_ids)[:1]  # the span, its end, then noise
+            extra["decoder_input_ids"] = torch.tensor([(warm + filler)[:canvas_length]], device=model.device)
 
         # 3. Denoise, one draft per step.
-        tap = _DraftTap(self, steps, started, on_draft, cancel_event)
+        tap = _DraftTap(self._detokenizer, self._eos_ids, steps, started, on_draft, cancel_event)
         processors.append(tap)
         saved_canvas = model.config.canvas_length
         model.config.canvas_length = canvas_length
@@ -182,6 +178,13 @@ class DiffusionGemmaBackend:
             stop_reason = "max_steps" if tap.steps >= steps else "converged"
         except Cancelled:
             stop_reason = "cancelled"
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            _free_memory()
+            raise RequestError(
+                f"out of memory during the edit on {self._info.device} ({_one_line(exc)}); select less"
+            ) from None
         finally:
             model.config.canvas_length = saved_canvas
 
@@ -219,8 +222,9 @@ class DiffusionGemmaBackend:
 class _DraftTap:
     """Both the logits processor (confidence, on the device) and the streamer (one Draft per step)."""
 
-    def __init__(self, backend, max_steps, started, on_draft, cancel_event) -> None:
-        self._backend = backend
+    def __init__(self, detokenizer, eos_ids, max_steps, started, on_draft, cancel_event) -> None:
+        self._detokenizer = detokenizer
+        self._eos_ids = eos_ids
         self._max_steps = max_steps
         self._started = started
         self._on_draft = on_draft
@@ -251,11 +255,11 @@ class _DraftTap:
         self.steps += 1
         tokens = value[0].tolist()
         for i, token in enumerate(tokens):
-            if token in self._backend._eos_ids:
+            if token in self._eos_ids:
                 tokens = tokens[:i]
                 break
         confidence = self._confidence[: len(tokens)].tolist() if self._confidence is not None else []
-        pieces, groups = self._backend._detokenizer.pieces(tokens)
+        pieces, groups = self._detokenizer.pieces(tokens)
         previous = self._previous
         changed = tuple(any(i >= len(previous) or previous[i] != tokens[i] for i in g) for g in groups)
         piece_conf = tuple(min(confidence[i] for i in g) if confidence else 0.0 for g in groups)
@@ -291,6 +295,12 @@ class _StayClose:
             pos, tok = self._positions.to(scores.device), self._tokens.to(scores.device)
             scores[0, pos, tok] += self._bias
         return scores
+
+
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _as_list(value) -> list[int]:

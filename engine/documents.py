@@ -71,8 +71,9 @@ def write_text_file_atomic(path: str | os.PathLike, text: str, encoding: str = "
         data = bom.get(encoding, b"") + text.encode(encoding.removesuffix("-sig"))
     except UnicodeEncodeError as exc:
         raise DocumentError(f"cannot save {path}: the text cannot be encoded as {encoding} ({exc.reason})") from None
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".redraft-tmp", dir=path.parent)
+    temp = None
     try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".redraft-tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -83,7 +84,8 @@ def write_text_file_atomic(path: str | os.PathLike, text: str, encoding: str = "
             os.chmod(temp, 0o666 & ~_umask())
         os.replace(temp, path)
     except OSError as exc:
-        Path(temp).unlink(missing_ok=True)
+        if temp:
+            Path(temp).unlink(missing_ok=True)
         raise DocumentError(f"cannot save {path}: {exc.strerror or exc}") from None
 
 

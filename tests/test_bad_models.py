@@ -31,7 +31,7 @@ def test_missing_folder(tmp_path):
 
 
 def test_hub_id_not_in_cache_is_not_downloaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path))
     message = load_error("google/diffusiongemma-26B-A4B-it")
     assert "not in the local Hugging Face cache" in message and "never downloads" in message
 

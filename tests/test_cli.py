@@ -127,7 +127,7 @@ def test_text_outside_the_span_is_byte_identical(tmp_path, capsys, text, data):
 
 
 def test_models_lists_the_model_from_the_environment(capsys, checkpoint, tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
     assert json_lines(out)[0] == [
