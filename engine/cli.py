@@ -143,6 +143,9 @@ class _TerminalView:
         self.out.flush()
 
 
+_LINE_BREAKS = ("\x85", "\u2028", "\u2029")
+
+
 class _JsonView:
     def __init__(self, out: TextIO) -> None:
         self.out = out
@@ -167,7 +170,11 @@ class _JsonView:
         )
 
     def _emit(self, obj: dict) -> None:
-        self.out.write(json.dumps(obj, ensure_ascii=False) + "\n")
+        line = json.dumps(obj, ensure_ascii=False)
+        # Valid JSON may hold these raw, but line-oriented readers split on them: escape them.
+        for char in _LINE_BREAKS:
+            line = line.replace(char, f"\\u{ord(char):04x}")
+        self.out.write(line + "\n")
         self.out.flush()
 
 

@@ -128,6 +128,7 @@ class DiffusionGemmaBackend:
         self.model = None
         self.tokenizer = None
         _free_memory()
+        _drop_thread_local_python_objects()
 
     # -- editing -------------------------------------------------------------------------------------------
 
@@ -301,6 +302,19 @@ def _free_memory() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _drop_thread_local_python_objects() -> None:
+    """Release what torch stashed in this (the engine's) thread while the GIL is held.
+
+    `generate` imports torch._inductor.cudagraph_trees, which stashes Python objects in the importing
+    thread's C++ thread-local storage. Their destructors take the GIL when the thread ends; if the
+    interpreter is already shutting down by then, the process aborts with "terminate called without an
+    active exception" (seen on every few CLI runs). Dropping them here, on the worker, avoids that.
+    """
+    for key in ("tree_manager_containers", "tree_manager_locks"):
+        if torch._C._is_key_in_tls(key):
+            torch._C._remove_obj_from_tls(key)
 
 
 def _as_list(value) -> list[int]:

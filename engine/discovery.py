@@ -38,11 +38,11 @@ def _from_env() -> list[FoundModel]:
 
 
 def _from_hf_cache() -> list[FoundModel]:
-    from huggingface_hub import scan_cache_dir
+    from huggingface_hub import constants, scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        cache = scan_cache_dir()
+        cache = scan_cache_dir(constants.HF_HUB_CACHE)  # the same cache snapshot_download resolves from
     except CacheNotFound:
         return []
     models = []
