@@ -11,7 +11,8 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QPlainTextEdit, QTabWidget
 
-from engine import MODEL_ENV, chosen_model
+from engine import chosen_model
+from engine.bundled import ABOUT, BUNDLED, NAME
 from engine.documents import DocumentError, read_text_file
 
 
@@ -29,7 +30,9 @@ class MainWindow(QMainWindow):
         if not self.tabs.count():
             self.tabs.addTab(QPlainTextEdit(), "Untitled")
         model = chosen_model()
-        self.model_label = QLabel(f"Model: {model}" if model else f"No model chosen (set {MODEL_ENV})")
+        self.model_label = QLabel(f"Model: {NAME if model == BUNDLED else model}")
+        if model == BUNDLED:
+            self.model_label.setToolTip(ABOUT)
         self.statusBar().addPermanentWidget(self.model_label)
 
     def open_file(self, path: str) -> bool:

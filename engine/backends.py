@@ -1,4 +1,5 @@
-"""Which backend runs a model, and which model runs: `REDRAFT_MODEL` over any setting."""
+"""Which backend runs a model, and which model runs: `REDRAFT_MODEL` over any setting, the bundled model
+when nothing is chosen."""
 
 from __future__ import annotations
 
@@ -6,24 +7,39 @@ import os
 from pathlib import Path
 
 from .backend import Backend
+from .bundled import BUNDLED, NAME, bundled_model_path
 from .prompt import DEFAULT_CONTEXT_BUDGET
-from .types import ModelLoadError
 
 MODEL_ENV = "REDRAFT_MODEL"
+# Architectures this llama.cpp runs as masked diffusion (`llama_model_is_diffusion`), and the one it
+# will once it learns it; the diffusion backend explains what to do about the latter.
+DIFFUSION_ARCHITECTURES = {"llada", "llada-moe", "dream", "rnd1", "diffusion-gemma"}
 
 
-def chosen_model(setting: str | None = None) -> str | None:
-    """The model to use: the environment variable wins over the caller's setting."""
-    return os.environ.get(MODEL_ENV) or setting or None
+def chosen_model(setting: str | None = None) -> str:
+    """The model to use: the environment variable, else the caller's setting, else the bundled model."""
+    return os.environ.get(MODEL_ENV) or setting or BUNDLED
 
 
 def backend_for(spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET) -> Backend:
-    """A not-yet-loaded backend for `spec` (a checkpoint folder, a hub id in the local cache, a .gguf file)."""
+    """A not-yet-loaded backend for `spec`: "bundled", a .gguf file, a checkpoint folder, or a cached hub id.
+
+    Runs on the engine's worker thread (it reads file headers and imports the model libraries).
+    """
+    if spec == BUNDLED:
+        from .llama_autoregressive import LlamaAutoregressiveBackend
+
+        return LlamaAutoregressiveBackend(str(bundled_model_path()), context_budget=context_budget, model_id=NAME)
     if Path(spec).suffix.lower() == ".gguf":
-        raise ModelLoadError(
-            f"{Path(spec).name} is a GGUF file; this build runs DiffusionGemma checkpoints "
-            "(safetensors folders) only, GGUF support comes with the llama.cpp backend"
-        )
+        from .gguf_file import read_gguf
+
+        if read_gguf(spec).architecture in DIFFUSION_ARCHITECTURES:
+            from .llama_diffusion import LlamaDiffusionBackend
+
+            return LlamaDiffusionBackend(spec, context_budget=context_budget)
+        from .llama_autoregressive import LlamaAutoregressiveBackend
+
+        return LlamaAutoregressiveBackend(spec, context_budget=context_budget)
     from .diffusion_gemma import DiffusionGemmaBackend  # torch loads only when a model is used
 
     return DiffusionGemmaBackend(spec, device=device, context_budget=context_budget)

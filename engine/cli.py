@@ -12,6 +12,7 @@ import sys
 from typing import TextIO
 
 from .backends import MODEL_ENV, backend_for, chosen_model
+from .bundled import ABOUT, BUNDLED, NAME
 from .documents import DocumentError, read_text_file, write_text_file_atomic
 from .engine import Engine
 from .language import language_for
@@ -46,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     rw.add_argument("--end", type=int, required=True, help="offset in Unicode code points, exclusive")
     rw.add_argument("--instruction", default="")
     rw.add_argument("--mode", choices=MODES, help="default: rewrite, or fill when start == end")
-    rw.add_argument("--model", help=f"checkpoint folder or cached hub id (default: ${MODEL_ENV})")
+    rw.add_argument(
+        "--model", help=f"checkpoint folder, cached hub id, .gguf file or 'bundled' (default: ${MODEL_ENV}, else bundled)"
+    )
     rw.add_argument("--steps", type=int)
     rw.add_argument("--seed", type=int)
     rw.add_argument("--max-new-tokens", type=int)
@@ -88,8 +91,8 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     spec = args.model or chosen_model()
-    if not spec:
-        raise UsageError(f"no model chosen: pass --model PATH_OR_ID or set {MODEL_ENV}")
+    if spec == BUNDLED:
+        print(f"redraft-cli: using {NAME}. {ABOUT}", file=sys.stderr)
 
     view = _JsonView(out) if args.json else _TerminalView(out)
     with Engine() as engine:

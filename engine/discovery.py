@@ -1,4 +1,4 @@
-"""Models already on disk: the local Hugging Face cache and the model `REDRAFT_MODEL` names.
+"""Models already on disk: the local Hugging Face cache, the model `REDRAFT_MODEL` names, the bundled one.
 
 Cheap: reads configs and headers, never weights. (The catalog and user folders build on this.)
 """
@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .backends import chosen_model
+from .bundled import BUNDLED, bundled_file_path
 
 
 @dataclass(frozen=True)
@@ -18,21 +19,27 @@ class FoundModel:
     family: str  # a config's model_type, or "gguf"
     path: str
     size_bytes: int
-    source: str  # "hf-cache" or "REDRAFT_MODEL"
+    source: str  # "hf-cache", "REDRAFT_MODEL" or "bundled"
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def find_models() -> list[FoundModel]:
-    found = [*_from_env(), *_from_hf_cache()]
+    found = [*_from_env(), *_from_hf_cache(), _bundled()]
     seen: set[str] = set()
     return [m for m in found if not (m.path in seen or seen.add(m.path))]
 
 
+def _bundled() -> FoundModel:
+    path = bundled_file_path()
+    size = path.stat().st_size if path.is_file() else 0  # written on first use
+    return FoundModel(BUNDLED, "gemma3 (gguf, autoregressive)", str(path), size, "bundled")
+
+
 def _from_env() -> list[FoundModel]:
     spec = chosen_model()
-    if not spec or not Path(spec).expanduser().exists():
+    if spec == BUNDLED or not Path(spec).expanduser().exists():
         return []
     return [_describe(Path(spec).expanduser(), spec, "REDRAFT_MODEL")]
 

@@ -90,7 +90,7 @@ def test_out_of_memory_while_loading_is_reported_and_engine_stays_usable(copy, c
         assert eng.edit(EditRequest("still works", 0, 5, seed=0)).ok
 
 
-def test_gguf_is_not_mistaken_for_a_checkpoint(tmp_path):
+def test_a_file_named_gguf_that_is_not_one(tmp_path):
     gguf = tmp_path / "model.gguf"
     gguf.write_bytes(b"GGUF")
-    assert "is a GGUF file" in load_error(gguf)
+    assert load_error(gguf).startswith("model.gguf is truncated or not a GGUF file")

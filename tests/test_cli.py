@@ -130,10 +130,10 @@ def test_models_lists_the_model_from_the_environment(capsys, checkpoint, tmp_pat
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
-    assert json_lines(out)[0] == [
-        {"id": str(checkpoint), "family": "diffusion_gemma", "path": str(checkpoint),
-         "size_bytes": (checkpoint / "model.safetensors").stat().st_size, "source": "REDRAFT_MODEL"}
-    ]
+    env_model, bundled = json_lines(out)[0]
+    assert env_model == {"id": str(checkpoint), "family": "diffusion_gemma", "path": str(checkpoint),
+                         "size_bytes": (checkpoint / "model.safetensors").stat().st_size, "source": "REDRAFT_MODEL"}
+    assert (bundled["id"], bundled["source"]) == ("bundled", "bundled")
 
 
 # -- bad input: one line on stderr, exit 2, the file untouched --------------------------------------------------
@@ -167,14 +167,6 @@ def test_offsets_count_code_points_outside_the_bmp(tmp_path, capsys):
     code, out, err = run(capsys, "rewrite", path, "--start", 2, "--end", 3, "--json", "--steps", 1)
     assert code == 0, err
     assert json_lines(out)[-1]["document"].startswith("🦊🦊")
-
-
-def test_no_model_chosen(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv(MODEL_ENV)
-    path = tmp_path / "f.txt"
-    path.write_text("hello", encoding="utf-8")
-    assert run(capsys, "rewrite", path, "--start", 0, "--end", 5)[:3:2] == (
-        2, f"redraft-cli: no model chosen: pass --model PATH_OR_ID or set {MODEL_ENV}\n")
 
 
 def test_binary_and_non_utf8_files_are_refused(tmp_path, capsys):
