@@ -80,3 +80,12 @@ def test_cli_uses_the_bundled_model_when_nothing_is_chosen(tmp_path):
     assert result["type"] == "result" and len(events) - 1 == result["steps"] == result["tokens"]
     assert result["document"] == DOC[: SPAN[0]] + result["text"] + DOC[SPAN[1] :]
     assert Path(path).read_text(encoding="utf-8") == result["document"]
+
+
+def test_a_span_over_the_models_context_is_refused_not_cut():
+    with Engine() as eng:
+        eng.load(lambda: backend_for(BUNDLED, context_budget=100_000)).result()  # the model holds 32k
+        text = "word " * 40_000
+        result = eng.edit(EditRequest(text, 0, len(text) - 1, seed=0))
+        assert result.stop_reason == "error"
+        assert result.error == "the selection and its context do not fit this model's 32768-token context; select less"
