@@ -11,6 +11,7 @@ from .bundled import BUNDLED, NAME, bundled_model_path
 from .prompt import DEFAULT_CONTEXT_BUDGET
 
 MODEL_ENV = "REDRAFT_MODEL"
+REMOTE_MODEL_ENV = "REDRAFT_REMOTE_MODEL"  # which of a server's models to use (default: the first it lists)
 # Architectures this llama.cpp runs as masked diffusion (`llama_model_is_diffusion`), and the one it
 # will once it learns it; the diffusion backend explains what to do about the latter.
 DIFFUSION_ARCHITECTURES = {"llada", "llada-moe", "dream", "rnd1", "diffusion-gemma"}
@@ -22,7 +23,8 @@ def chosen_model(setting: str | None = None) -> str:
 
 
 def backend_for(spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET) -> Backend:
-    """A not-yet-loaded backend for `spec`: "bundled", a .gguf file, a checkpoint folder, or a cached hub id.
+    """A not-yet-loaded backend for `spec`: "bundled", a server URL, a .gguf file, a checkpoint folder, or a
+    cached hub id.
 
     Runs on the engine's worker thread (it reads file headers and imports the model libraries).
     """
@@ -30,6 +32,10 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
         from .llama_autoregressive import LlamaAutoregressiveBackend
 
         return LlamaAutoregressiveBackend(str(bundled_model_path()), context_budget=context_budget, model_id=NAME)
+    if spec.startswith(("http://", "https://")):
+        from .remote import RemoteBackend
+
+        return RemoteBackend(spec, model=os.environ.get(REMOTE_MODEL_ENV) or None, context_budget=context_budget)
     if Path(spec).suffix.lower() == ".gguf":
         from .gguf_file import read_gguf
 
