@@ -28,7 +28,7 @@ from transformers.utils import logging as hf_logging
 from .checkpoint import inspect_folder, resolve
 from .detokenize import Detokenizer
 from .prompt import DEFAULT_CONTEXT_BUDGET, build_context
-from .types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
+from .types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError, one_line
 
 CANVAS_QUANTUM = 32  # canvas lengths are rounded up to this, so compiled shapes stay few
 REFINE_BIAS = 3.0  # logit bonus for the original token at each position in `refine` mode
@@ -77,7 +77,7 @@ class DiffusionGemmaBackend:
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - any tokenizer failure is a load error with its reason
-            raise ModelLoadError(f"cannot load the tokenizer of {folder.name}: {_one_line(exc)}") from None
+            raise ModelLoadError(f"cannot load the tokenizer of {folder.name}: {one_line(exc)}") from None
         if not getattr(tokenizer, "chat_template", None):
             raise ModelLoadError(f"{folder.name} has no chat template; Redraft needs an instruction-tuned model")
         try:
@@ -94,9 +94,9 @@ class DiffusionGemmaBackend:
             if is_out_of_memory(exc):
                 raise ModelLoadError(
                     f"out of memory loading {folder.name} on {device} "
-                    f"({checkpoint.weight_bytes / 1e9:.1f} GB of weights): {_one_line(exc)}"
+                    f"({checkpoint.weight_bytes / 1e9:.1f} GB of weights): {one_line(exc)}"
                 ) from None
-            raise ModelLoadError(f"cannot load {folder.name}: {_one_line(exc)}") from None
+            raise ModelLoadError(f"cannot load {folder.name}: {one_line(exc)}") from None
         if loading["missing_keys"]:
             missing = sorted(loading["missing_keys"])
             raise ModelLoadError(
@@ -184,7 +184,7 @@ class DiffusionGemmaBackend:
                 raise
             _free_memory()
             raise RequestError(
-                f"out of memory during the edit on {self._info.device} ({_one_line(exc)}); select less"
+                f"out of memory during the edit on {self._info.device} ({one_line(exc)}); select less"
             ) from None
         finally:
             model.config.canvas_length = saved_canvas
@@ -321,8 +321,3 @@ def _as_list(value) -> list[int]:
     if value is None:
         return []
     return list(value) if isinstance(value, (list, tuple)) else [value]
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= 300 else text[:297] + "..."

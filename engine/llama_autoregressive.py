@@ -137,7 +137,7 @@ class LlamaAutoregressiveBackend:
                 pieces.append(piece)
                 elapsed = time.perf_counter() - started
                 first_draft_s = first_draft_s or elapsed
-                on_draft(_draft(pieces, max_tokens, elapsed))
+                on_draft(Draft.streamed(pieces, max_tokens, elapsed))
             if choice.get("finish_reason"):
                 stop_reason = "eos" if choice["finish_reason"] == "stop" else "max_steps"
 
@@ -185,16 +185,3 @@ def _completion_prompt(context: PromptContext) -> str:
         return context.before
     wish = context.instruction.strip() or ("with its mistakes fixed" if context.mode == "refine" else "rewritten")
     return f"{_EXAMPLE}Passage: {context.span}\nRewritten ({wish}):"
-
-
-def _draft(pieces: list[str], max_tokens: int, elapsed: float) -> Draft:
-    n = len(pieces)
-    return Draft(
-        step=n,
-        max_steps=max_tokens,
-        text="".join(pieces),
-        pieces=tuple(pieces),
-        confidence=(1.0,) * n,
-        changed=(False,) * (n - 1) + (True,),
-        elapsed_s=elapsed,
-    )

@@ -32,7 +32,17 @@ from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .prompt import DEFAULT_CONTEXT_BUDGET, build_context
-from .types import Cancelled, Draft, EditRequest, EditResult, EngineError, ModelInfo, ModelLoadError, RequestError
+from .types import (
+    Cancelled,
+    Draft,
+    EditRequest,
+    EditResult,
+    EngineError,
+    ModelInfo,
+    ModelLoadError,
+    RequestError,
+    one_line,
+)
 
 API_KEY_ENV = "REDRAFT_API_KEY"
 POLL_S = 0.25  # how long a read waits before looking at the cancel flag again
@@ -76,7 +86,7 @@ class RemoteBackend:
             raise ModelLoadError(str(exc)) from None
         except (OSError, http.client.HTTPException, ValueError) as exc:
             raise ModelLoadError(
-                f"the server at {self.base_url} sent an unreadable model list: {_one_line(exc)}"
+                f"the server at {self.base_url} sent an unreadable model list: {one_line(exc)}"
             ) from None
         listed = listing.get("data") if isinstance(listing, dict) else None
         models = {m["id"]: m for m in listed or [] if isinstance(m, dict) and "id" in m}
@@ -156,7 +166,7 @@ class RemoteBackend:
                         pieces.append(piece)
                         elapsed = time.perf_counter() - started
                         first_draft_s = first_draft_s or elapsed
-                        on_draft(_draft(pieces, max_tokens, elapsed))
+                        on_draft(Draft.streamed(pieces, max_tokens, elapsed))
                 if cancel_event.is_set():
                     raise Cancelled
             if finish is None:  # llama_cpp.server ends a stream this way when a newer request interrupts it
@@ -172,11 +182,11 @@ class RemoteBackend:
                 f"the server stopped sending after {len(pieces)} tokens: nothing came for {self.timeout_s:g} s"
             ) from None
         except (OSError, http.client.HTTPException) as exc:
-            why = MID_ANSWER if isinstance(exc, http.client.IncompleteRead) else _one_line(exc)
+            why = MID_ANSWER if isinstance(exc, http.client.IncompleteRead) else one_line(exc)
             raise RequestError(f"the server closed the stream after {len(pieces)} tokens: {why}") from None
         except ValueError as exc:  # json: a chunk that is not JSON
             raise RequestError(
-                f"the server sent an unreadable chunk after {len(pieces)} tokens: {_one_line(exc)}"
+                f"the server sent an unreadable chunk after {len(pieces)} tokens: {one_line(exc)}"
             ) from None
         finally:
             for part in (response, conn):
@@ -224,7 +234,7 @@ class RemoteBackend:
             raise RequestError(f"{where}: no answer within {self.timeout_s:g} s") from None
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            raise RequestError(f"{where}: {_one_line(exc)}") from None
+            raise RequestError(f"{where}: {one_line(exc)}") from None
         if response.status != 200:
             status = f"HTTP {response.status} {response.reason}".strip()
             message = _error_message(response.read(65536))
@@ -293,24 +303,6 @@ def _error_message(body: bytes | dict) -> str:
         error = data.get("error")
         found = error.get("message") if isinstance(error, dict) else error or data.get("message") or data.get("detail")
         if found:
-            return _one_line(found)
+            return one_line(found)
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else json.dumps(body)
-    return _one_line(text) if text.strip() else ""
-
-
-def _draft(pieces: list[str], max_tokens: int, elapsed: float) -> Draft:
-    n = len(pieces)
-    return Draft(
-        step=n,
-        max_steps=max_tokens,
-        text="".join(pieces),
-        pieces=tuple(pieces),
-        confidence=(1.0,) * n,
-        changed=(False,) * (n - 1) + (True,),
-        elapsed_s=elapsed,
-    )
-
-
-def _one_line(value) -> str:
-    text = " ".join(str(value).split()) or type(value).__name__
-    return text if len(text) <= 300 else text[:297] + "..."
+    return one_line(text) if text.strip() else ""

@@ -69,6 +69,20 @@ class Draft:
     changed: tuple[bool, ...] = ()
     elapsed_s: float = 0.0
 
+    @classmethod
+    def streamed(cls, pieces: list[str], max_steps: int, elapsed_s: float) -> Draft:
+        """A left-to-right draft: one step per piece, only the newest changed, streamed tokens are final."""
+        n = len(pieces)
+        return cls(
+            step=n,
+            max_steps=max_steps,
+            text="".join(pieces),
+            pieces=tuple(pieces),
+            confidence=(1.0,) * n,
+            changed=(False,) * (n - 1) + (True,),
+            elapsed_s=elapsed_s,
+        )
+
 
 @dataclass(frozen=True)
 class EditResult:
@@ -101,6 +115,12 @@ class ModelInfo:
     memory_bytes: int = 0
     canvas_length: int | None = None
     details: dict[str, str] = field(default_factory=dict)
+
+
+def one_line(value: object) -> str:
+    """Any message (an exception, a server's words) as one line of at most 300 characters."""
+    text = " ".join(str(value).split()) or type(value).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 class EngineError(Exception):
