@@ -15,6 +15,7 @@ REMOTE_MODEL_ENV = "REDRAFT_REMOTE_MODEL"  # which of a server's models to use (
 # Architectures this llama.cpp runs as masked diffusion (`llama_model_is_diffusion`), and the one it
 # will once it learns it; the diffusion backend explains what to do about the latter.
 DIFFUSION_ARCHITECTURES = {"llada", "llada-moe", "dream", "rnd1", "diffusion-gemma"}
+MASKED_DIFFUSION_BUDGET = 1024  # tokens of context for those: each of their steps is a full forward pass
 
 
 def chosen_model(setting: str | None = None) -> str:
@@ -42,7 +43,8 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
         if read_gguf(spec).architecture in DIFFUSION_ARCHITECTURES:
             from .llama_diffusion import LlamaDiffusionBackend
 
-            return LlamaDiffusionBackend(spec, context_budget=context_budget)
+            # Every step re-reads the whole sequence (no KV cache for these models): keep the context short.
+            return LlamaDiffusionBackend(spec, context_budget=min(context_budget, MASKED_DIFFUSION_BUDGET))
         from .llama_autoregressive import LlamaAutoregressiveBackend
 
         return LlamaAutoregressiveBackend(spec, context_budget=context_budget)

@@ -9,35 +9,18 @@ Emitted tokens are final, so each piece's confidence is 1.0: this backend report
 
 from __future__ import annotations
 
-import os
 import random
 import threading
 import time
 from collections.abc import Callable
 
 from .gguf_file import read_gguf
+from .llama_runtime import capture_llama_logs, default_threads
 from .prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
 from .types import Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
 
 FILL_TOKENS = 64
 MAX_REWRITE_TOKENS = 1024
-
-
-_NO_LOG = None
-
-
-def silence_llama_logs() -> None:
-    """llama.cpp logs to stderr from C even with verbose=False; the CLI's stderr is for our messages."""
-    global _NO_LOG
-    import llama_cpp
-
-    if _NO_LOG is None:
-        _NO_LOG = llama_cpp.llama_log_callback(lambda level, text, user_data: None)  # kept alive: C holds it
-        llama_cpp.llama_log_set(_NO_LOG, None)
-
-
-def default_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)  # leave a core to the GUI
 
 
 class LlamaAutoregressiveBackend:
@@ -60,7 +43,7 @@ class LlamaAutoregressiveBackend:
     def load(self) -> ModelInfo:
         from llama_cpp import Llama
 
-        silence_llama_logs()
+        capture_llama_logs()  # llama.cpp logs from C even with verbose=False
         header = read_gguf(self.path)
         trained = header.context_length or 4096
         # Room for the context budget, the span and its rewrite; never more than the model was trained on.

@@ -1,0 +1,109 @@
+"""Tiny random-weight masked-diffusion GGUFs (LLaDA layout) written with the `gguf` package, for tests.
+
+The tokenizer is a SentencePiece-style ("llama") vocabulary: the special tokens, the 256 `<0xNN>` byte tokens
+(so any UTF-8 text round-trips, characters outside the vocabulary as bytes) and a few whole words with every
+left prefix ("▁t", "▁th", "▁the"), which llama.cpp's SPM tokenizer needs to merge up to the word. No space is
+prepended to each tokenisation, so a span tokenised alone gives the same tokens as inside the document.
+
+`sharpness` scales the output matrix: random logits with a large spread give some positions a confident
+argmax, so a threshold sampler has something to commit early (as a trained model would).
+Writing one takes a few milliseconds; a default model is ~150 KB.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from gguf import GGUFWriter, TokenType
+
+SPECIALS = ["<unk>", "<s>", "</s>", "<|eot_id|>", "<|mdm_mask|>"]
+UNK, BOS, EOS, EOT, MASK = range(len(SPECIALS))
+WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "and", "a", "big", "red", "house", "is", "was", "in"]
+
+
+def vocabulary() -> tuple[list[str], list[float], list[int]]:
+    tokens = list(SPECIALS)
+    types = [TokenType.UNKNOWN] + [TokenType.CONTROL] * (len(SPECIALS) - 1)
+    tokens += [f"<0x{b:02X}>" for b in range(256)]
+    types += [TokenType.BYTE] * 256
+    pieces: list[str] = ["\u2581"]
+    for word in WORDS:
+        for end in range(1, len(word) + 1):
+            piece = "\u2581" + word[:end]
+            if piece not in pieces:
+                pieces.append(piece)
+    tokens += pieces
+    types += [TokenType.NORMAL] * len(pieces)
+    # SPM merges the pair whose result scores highest: longer pieces score higher.
+    scores = [0.0] * (len(tokens) - len(pieces)) + [float(len(p)) for p in pieces]
+    return tokens, scores, [int(t) for t in types]
+
+
+def write_llada_gguf(
+    path: str | Path,
+    *,
+    architecture: str = "llada",
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    heads: int = 4,
+    ffn: int = 128,
+    context_length: int = 256,
+    sharpness: float = 1.0,
+    mask_token: bool = True,
+    shift_logits: bool = False,
+) -> Path:
+    """Write a tiny random-weight model. `architecture="llama"` gives an autoregressive one with the same
+    tensors; `"diffusion-gemma"` one this llama.cpp does not know; `mask_token=False` one without a mask id."""
+    path = Path(path)
+    rng = np.random.default_rng(seed)
+    tokens, scores, types = vocabulary()
+    vocab = len(tokens)
+
+    writer = GGUFWriter(str(path), architecture)
+    writer.add_name(f"tiny-{architecture}")
+    writer.add_context_length(context_length)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_rope_freq_base(10000.0)
+    writer.add_vocab_size(vocab)
+    writer.add_diffusion_shift_logits(shift_logits)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores(scores)
+    writer.add_token_types(types)
+    writer.add_unk_token_id(UNK)
+    writer.add_bos_token_id(BOS)
+    writer.add_eos_token_id(EOS)
+    writer.add_eot_token_id(EOT)
+    if mask_token:
+        writer.add_mask_token_id(MASK)
+    writer.add_add_bos_token(True)
+    writer.add_add_eos_token(False)
+    writer.add_add_space_prefix(False)
+
+    def matrix(rows: int, cols: int, scale: float = 1.0) -> np.ndarray:
+        return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", (rng.standard_normal((vocab, hidden))).astype(np.float32))
+    writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
+    writer.add_tensor("output.weight", matrix(vocab, hidden, 16.0 * sharpness))
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, dtype=np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", matrix(hidden, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", matrix(ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", matrix(ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", matrix(hidden, ffn))
+
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
