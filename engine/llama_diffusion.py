@@ -34,10 +34,9 @@ import numpy as np
 from .gguf_file import read_gguf
 from .llama_runtime import capture_llama_logs, default_threads, llama_log_lines
 from .prompt import DEFAULT_CONTEXT_BUDGET, build_context
-from .types import Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
+from .types import PLACEHOLDER, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
 from .unmasking import UnmaskingParams, unmask_step
 
-PLACEHOLDER = "\u2591"  # a light shade block: a position still masked
 FILL_TOKENS = 32  # masks for `fill` when the request does not say
 CONTEXT_QUANTUM = 256  # the llama.cpp context grows in steps of this, so it is rarely rebuilt
 

@@ -53,12 +53,15 @@ class EditRequest:
         return self.text[: self.start] + replacement + self.text[self.end :]
 
 
+PLACEHOLDER = "\u2591"  # a light shade block: a piece still masked (masked-diffusion backends)
+
+
 @dataclass(frozen=True)
 class Draft:
     """The span's replacement as it stands after one denoising step.
 
-    `pieces` are the decoded tokens, in order: ``"".join(pieces) == text``. `confidence` (0..1) and
-    `changed` (differs from the previous step) are aligned with `pieces`.
+    `pieces` are the decoded tokens, in order: ``"".join(pieces) == text``; a position not yet decided is
+    `PLACEHOLDER`. `confidence` (0..1) and `changed` (differs from the previous step) are aligned with `pieces`.
     """
 
     step: int
