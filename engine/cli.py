@@ -29,12 +29,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "models":
             return _models(args, sys.stdout)
+        if args.command == "download":
+            return _download(args, sys.stderr)
         return _rewrite(args, sys.stdout)
     except (UsageError, DocumentError, EngineError) as exc:
         print(f"redraft-cli: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("redraft-cli: interrupted; nothing was written", file=sys.stderr)
+        print("redraft-cli: interrupted; nothing was written (a download resumes where it stopped)", file=sys.stderr)
         return 130
 
 
@@ -57,8 +59,12 @@ def _parser() -> argparse.ArgumentParser:
     rw.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     rw.add_argument("--in-place", action="store_true", help="write the edited file back (atomically)")
     rw.add_argument("--json", action="store_true", help="one JSON object per line: drafts, then the result")
-    models = sub.add_parser("models", help="list the models found on disk")
-    models.add_argument("--json", action="store_true")
+    models = sub.add_parser("models", help="the models on disk, the catalog, and whether each fits this machine")
+    models.add_argument("--json", action="store_true", help="one JSON object: found, catalog, hardware")
+    models.add_argument("--folder", action="append", default=[], help="also look in this folder or .gguf file")
+    dl = sub.add_parser("download", help="download a catalog model (resumes a partial download)")
+    dl.add_argument("id", help="a catalog id (see `redraft-cli models`)")
+    dl.add_argument("--token", help="a Hugging Face access token, for gated repositories (default: HF_TOKEN)")
     return parser
 
 
@@ -182,17 +188,84 @@ class _JsonView:
 
 
 def _models(args: argparse.Namespace, out: TextIO) -> int:
-    from .discovery import find_models
+    from .catalog import load_catalog
+    from .discovery import find_models, models_dir
+    from .hardware import detect, fit
 
-    models = find_models()
+    catalog = load_catalog()
+    folder = models_dir()
+    found = find_models(folders=args.folder, models_dir=folder, catalog=catalog)
+    hardware = detect(folder)
+    fits = {e.id: fit(e, hardware, catalog) for e in catalog}
+    on_disk = {m.catalog_id for m in found if m.catalog_id and not m.problem}
     if args.json:
-        out.write(json.dumps([m.to_dict() for m in models], ensure_ascii=False) + "\n")
+        report = {
+            "found": [m.to_dict() for m in found],
+            "catalog": [
+                {**e.to_dict(), "on_disk": e.id in on_disk, "fit": fits[e.id].verdict, "fit_message": fits[e.id].message}
+                for e in catalog
+            ],
+            "hardware": hardware.to_dict(),
+            "models_dir": str(folder),
+        }
+        out.write(json.dumps(report, ensure_ascii=False) + "\n")
         return 0
-    if not models:
-        out.write(f"no models found on disk (looked in the Hugging Face cache and ${MODEL_ENV})\n")
-        return 0
-    for m in models:
-        out.write(f"{m.id}\t{m.family}\t{m.size_bytes / 1e9:.2f} GB\t{m.path}\n")
+    out.write(f"On disk (models folder {folder}):\n")
+    for m in found:
+        status = f"  ! {m.problem}" if m.problem else ""
+        out.write(f"  {m.id}\t{m.family}\t{m.size_bytes / 1e9:.2f} GB\t{m.path}{status}\n")
+    out.write("Catalog:\n")
+    for e in catalog:
+        where = "on disk" if e.id in on_disk else ("download: redraft-cli download " + e.id if e.repo else "repository unknown")
+        out.write(f"  {e.id}\t{e.name}\t{fits[e.id].message}\t{where}\n")
+    return 0
+
+
+def _download(args: argparse.Namespace, err: TextIO) -> int:
+    import threading
+
+    from .catalog import entry_by_id, load_catalog
+    from .discovery import models_dir
+    from .download import DownloadCancelled, DownloadProgress, download
+
+    catalog = load_catalog()
+    try:
+        entry = entry_by_id(args.id, catalog)
+    except KeyError:
+        raise UsageError(f"no catalog model {args.id!r}; `redraft-cli models` lists them") from None
+
+    def show(p: DownloadProgress) -> None:
+        eta = f"{p.eta_s:.0f}s" if p.eta_s is not None else "?"
+        err.write(
+            f"\r{p.fraction:6.1%} {p.done_bytes / 1e6:,.1f}/{p.total_bytes / 1e6:,.1f} MB "
+            f"{p.rate_bytes_per_s / 1e6:.1f} MB/s ETA {eta} {p.filename[:40]}\x1b[K"
+        )
+        err.flush()
+
+    cancel = threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["path"] = download(entry, models_dir(), show, cancel, token=args.token)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            outcome["error"] = exc
+
+    # The transfer runs on a worker so Ctrl+C (delivered to the main thread) can cancel it between pieces.
+    worker = threading.Thread(target=work, name="download")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+    err.write("\n")
+    if isinstance(outcome.get("error"), DownloadCancelled):
+        raise KeyboardInterrupt
+    if "error" in outcome:
+        raise outcome["error"]
+    print(outcome["path"])
     return 0
 
 

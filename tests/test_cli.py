@@ -128,11 +128,13 @@ def test_text_outside_the_span_is_byte_identical(tmp_path, capsys, text, data):
 
 def test_models_lists_the_model_from_the_environment(capsys, checkpoint, tmp_path, monkeypatch):
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("REDRAFT_MODELS_DIR", str(tmp_path / "no-models-yet"))
     code, out, _ = run(capsys, "models", "--json")
     assert code == 0
-    env_model, bundled = json_lines(out)[0]
-    assert env_model == {"id": str(checkpoint), "family": "diffusion_gemma", "path": str(checkpoint),
-                         "size_bytes": (checkpoint / "model.safetensors").stat().st_size, "source": "REDRAFT_MODEL"}
+    env_model, bundled = json_lines(out)[0]["found"]
+    assert env_model.items() >= {"id": str(checkpoint), "family": "diffusion_gemma", "path": str(checkpoint),
+                                 "size_bytes": (checkpoint / "model.safetensors").stat().st_size,
+                                 "source": "REDRAFT_MODEL", "problem": None}.items()
     assert (bundled["id"], bundled["source"]) == ("bundled", "bundled")
 
 

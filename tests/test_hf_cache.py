@@ -27,5 +27,5 @@ def test_cached_hub_id_loads_and_is_listed(tmp_path, checkpoint, monkeypatch, ca
         assert info.id == repo_id and info.family == "diffusion_gemma"
         assert eng.edit(EditRequest("from the cache", 5, 14, seed=0)).ok
     assert main(["models", "--json"]) == 0
-    (found,) = [m for m in json.loads(capsys.readouterr().out) if m["source"] == "hf-cache"]
+    (found,) = [m for m in json.loads(capsys.readouterr().out)["found"] if m["source"] == "hf-cache"]
     assert (found["id"], found["family"], found["source"]) == (repo_id, "diffusion_gemma", "hf-cache")

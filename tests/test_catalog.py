@@ -1,0 +1,110 @@
+"""The catalog file as shipped, and its refusals: every entry well formed, nothing that escapes a folder."""
+
+import json
+
+import pytest
+
+from engine.catalog import CATALOG_PATH, CatalogError, check_relative, entry_by_id, load_catalog
+
+
+def test_the_shipped_catalog_loads_with_every_model_the_issue_lists():
+    catalog = load_catalog()
+    ids = {e.id for e in catalog}
+    assert {
+        "diffusiongemma-26b-a4b-it",
+        "diffusiongemma-26b-a4b-it-q4_k_m-gguf",
+        "diffusiongemma-26b-a4b-it-q8_0-gguf",
+        "llada-moe-7b-a1b-gguf",
+        "dream-7b-gguf",
+        "gemma-4-26b-a4b-it-gguf",
+        "bundled",
+    } <= ids
+    dg = entry_by_id("diffusiongemma-26b-a4b-it", catalog)
+    assert dg.memory_gb == {"bf16": 50.0, "int4": 31.0} and dg.canvas_length == 256 and dg.wants("model-00001-of-00002.safetensors")
+    assert not dg.wants("pytorch_model.bin")  # pickle files are never fetched
+    for entry in catalog:
+        assert entry.good_for and entry.license and entry.memory_gb
+        # A guessed value is marked as such; an unknown repository is null, never made up.
+        assert entry.repo is not None or "repo" in entry.unverified or entry.id == "bundled"
+
+
+def write(tmp_path, models):
+    path = tmp_path / "models.json"
+    path.write_text(json.dumps({"models": models}), encoding="utf-8")
+    return path
+
+
+GOOD = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))["models"][0]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"files": ["../../etc/passwd"]}, "must stay inside the model's folder"),
+        ({"files": ["/abs/model.gguf"]}, "must stay inside the model's folder"),
+        ({"id": "../outside"}, "must stay inside the model's folder"),
+        ({"backend": "pickle"}, "backend 'pickle' is not one of"),
+        ({"memory_gb": {"bf16": -1}}, "must be a positive number"),
+        ({"repo": "no-slash"}, "repo must be 'owner/name' or null"),
+        ({"unverified": ["sha256"]}, "names fields it does not have: sha256"),
+        ({"good_for": ""}, "'good_for' must be a non-empty str"),
+    ],
+)
+def test_malformed_entries_are_refused_with_the_entry_and_the_field(tmp_path, change, message):
+    with pytest.raises(CatalogError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_catalog(write(tmp_path, [{**GOOD, **change}]))
+
+
+def test_duplicates_and_unreadable_files_are_refused(tmp_path):
+    with pytest.raises(CatalogError, match="duplicate model ids"):
+        load_catalog(write(tmp_path, [GOOD, GOOD]))
+    (tmp_path / "models.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(CatalogError, match="cannot read the model catalog"):
+        load_catalog(tmp_path / "models.json")
+
+
+def test_relative_names():
+    assert check_relative("sub/model.safetensors") == "sub/model.safetensors"
+    for bad in ("", "..", "a/../../b", "C:\\x", "~/x"):
+        with pytest.raises(CatalogError):
+            check_relative(bad)
+
+
+# -- discovery: what is on disk, matched to the catalog and checked without loading weights ---------------------
+
+
+def test_found_models_are_matched_and_checked(tmp_path, checkpoint, monkeypatch):
+    import shutil
+
+    from engine.discovery import find_models
+    from tests.llada_gguf import write_llada_gguf
+
+    monkeypatch.delenv("REDRAFT_MODEL", raising=False)
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    models = tmp_path / "models"
+    (models / "llada-moe-7b-a1b-gguf").mkdir(parents=True)
+    moe = write_llada_gguf(models / "llada-moe-7b-a1b-gguf" / "LLaDA-MoE-7B-A1B-Instruct-Q4_K_M.gguf", architecture="llada-moe")
+    dream = write_llada_gguf(models / "Dream-v0-Instruct-7B.Q4_K_M.gguf", architecture="dream")
+    shutil.copytree(checkpoint, models / "diffusiongemma-26b-a4b-it")
+    llama = models / "diffusiongemma-26b-a4b-it" / "config.json"
+    llama.write_text(llama.read_text().replace('"diffusion_gemma"', '"llama"'), encoding="utf-8")
+    truncated = models / "cut.gguf"
+    truncated.write_bytes(dream.read_bytes()[:5000])
+    outside = tmp_path / "outside"
+    shutil.copytree(checkpoint, outside / "model")
+    (models / "escape").symlink_to(outside / "model")
+    loose = write_llada_gguf(tmp_path / "loose.gguf")
+
+    found = {m.path: m for m in find_models(folders=[str(models), str(loose)])}
+    assert (found[str(moe)].catalog_id, found[str(moe)].family, found[str(moe)].problem) == (
+        "llada-moe-7b-a1b-gguf", "llada-moe", None
+    )
+    assert (found[str(dream)].catalog_id, found[str(dream)].problem) == ("dream-7b-gguf", None)
+    other = found[str(models / "diffusiongemma-26b-a4b-it")]
+    assert other.catalog_id == "diffusiongemma-26b-a4b-it" and "'llama'" in other.problem
+    assert "truncated or not a GGUF file" in found[str(truncated)].problem
+    assert found[str(models / "escape")].problem.startswith("refused:")
+    assert (found[str(loose)].source, found[str(loose)].family, found[str(loose)].catalog_id) == ("folder", "llada", None)
+    assert found[str(loose)].spec == str(loose)
+    bundled = [m for m in found.values() if m.source == "bundled"]
+    assert [m.spec for m in bundled] == ["bundled"]
