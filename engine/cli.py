@@ -188,36 +188,30 @@ class _JsonView:
 
 
 def _models(args: argparse.Namespace, out: TextIO) -> int:
-    from .catalog import load_catalog
-    from .discovery import find_models, models_dir
-    from .hardware import detect, fit
+    from .discovery import survey
 
-    catalog = load_catalog()
-    folder = models_dir()
-    found = find_models(folders=args.folder, models_dir=folder, catalog=catalog)
-    hardware = detect(folder)
-    fits = {e.id: fit(e, hardware, catalog) for e in catalog}
-    on_disk = {m.catalog_id for m in found if m.catalog_id and not m.problem}
+    seen = survey(folders=args.folder)
     if args.json:
         report = {
-            "found": [m.to_dict() for m in found],
+            "found": [m.to_dict() for m in seen.found],
             "catalog": [
-                {**e.to_dict(), "on_disk": e.id in on_disk, "fit": fits[e.id].verdict, "fit_message": fits[e.id].message}
-                for e in catalog
+                {**e.to_dict(), "on_disk": e.id in seen.on_disk, "fit": seen.fits[e.id].verdict,
+                 "fit_message": seen.fits[e.id].message}
+                for e in seen.catalog
             ],
-            "hardware": hardware.to_dict(),
-            "models_dir": str(folder),
+            "hardware": seen.hardware.to_dict(),
+            "models_dir": str(seen.models_dir),
         }
         out.write(json.dumps(report, ensure_ascii=False) + "\n")
         return 0
-    out.write(f"On disk (models folder {folder}):\n")
-    for m in found:
+    out.write(f"On disk (models folder {seen.models_dir}):\n")
+    for m in seen.found:
         status = f"  ! {m.problem}" if m.problem else ""
         out.write(f"  {m.id}\t{m.family}\t{m.size_bytes / 1e9:.2f} GB\t{m.path}{status}\n")
     out.write("Catalog:\n")
-    for e in catalog:
-        where = "on disk" if e.id in on_disk else ("download: redraft-cli download " + e.id if e.repo else "repository unknown")
-        out.write(f"  {e.id}\t{e.name}\t{fits[e.id].message}\t{where}\n")
+    for e in seen.catalog:
+        where = "on disk" if e.id in seen.on_disk else (f"redraft-cli download {e.id}" if e.repo else "repository unknown")
+        out.write(f"  {e.id}\t{e.name}\t{seen.fits[e.id].dtype}: {seen.fits[e.id].message}\t{where}\n")
     return 0
 
 

@@ -15,6 +15,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from platformdirs import user_data_path
 
@@ -24,6 +25,9 @@ from .catalog import CatalogEntry, load_catalog
 from .checkpoint import inspect_folder
 from .gguf_file import read_gguf
 from .types import ModelLoadError
+
+if TYPE_CHECKING:
+    from .hardware import Fit, Hardware
 
 FOLDER_ARCHITECTURE = "diffusion_gemma"  # the one checkpoint-folder family the transformers backend runs
 MODELS_DIR_ENV = "REDRAFT_MODELS_DIR"
@@ -220,3 +224,30 @@ def _declared_size(part: Path) -> int:
         return int(json.loads(part.with_name(part.name + ".json").read_text(encoding="utf-8"))["size"])
     except (OSError, ValueError, KeyError, TypeError):
         return part.stat().st_size
+
+
+@dataclass(frozen=True)
+class Survey:
+    """What the model manager and `redraft-cli models` show: finds, the catalog, this machine, verdicts."""
+
+    found: tuple[FoundModel, ...]
+    catalog: tuple[CatalogEntry, ...]
+    hardware: "Hardware"
+    fits: dict[str, "Fit"]  # catalog id -> verdict for its smallest option
+    models_dir: Path
+
+    @property
+    def on_disk(self) -> set[str]:
+        """Catalog ids with a usable copy on disk."""
+        return {m.catalog_id for m in self.found if m.catalog_id and not m.problem}
+
+
+def survey(folders: list[str] | tuple[str, ...] = (), models_dir_setting: str | None = None) -> Survey:
+    """Scan everything and judge every catalog entry against this machine (seconds: run it off the GUI thread)."""
+    from .hardware import detect, fit
+
+    catalog = load_catalog()
+    folder = models_dir(models_dir_setting)
+    found = find_models(folders=folders, models_dir=folder, catalog=catalog)
+    hardware = detect(folder)
+    return Survey(tuple(found), catalog, hardware, {e.id: fit(e, hardware, catalog) for e in catalog}, folder)

@@ -3,7 +3,7 @@ to download: model info with file metadata (`/api/models/<repo>/revision/<rev>?b
 (HEAD and GET `/<repo>/resolve/<rev>/<file>`, with ETag, X-Repo-Commit, Content-Length and Range).
 
 It serves real bytes from memory and can misbehave on purpose: drop a transfer after N bytes, require a
-token (a gated repository), claim a size larger than the disk, or announce a wrong hash.
+token (a gated repository), pause mid-transfer, claim a size larger than the disk, or announce a wrong hash.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ class HubServer:
         self.repos: dict[str, Repo] = {}
         self.requests: list[tuple[str, str, str | None]] = []  # method, path, Range header
         self.drop_after: dict[str, int] = {}  # file name -> bytes to send before cutting the next GET
+        self.hold: dict[str, tuple[int, threading.Event]] = {}  # file name -> send N bytes, wait for the event
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
@@ -115,6 +116,14 @@ def _handler(hub: HubServer):
                 self.wfile.flush()
                 self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
+                return None
+            held = hub.hold.pop(name, None)
+            if held is not None:
+                count, release = held
+                self._send(206 if start else 200, headers, chunk[:count], len(chunk))
+                self.wfile.flush()
+                release.wait(30)
+                self.wfile.write(chunk[count:])
                 return None
             return self._send(206 if start else 200, headers, chunk, len(chunk))
 
