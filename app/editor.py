@@ -15,8 +15,9 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QPlainTextEdit, QTextEdit
+from PySide6.QtWidgets import QTextEdit
 
+from app.code_editor import CodeEditor
 from app.engine_bridge import EngineBridge
 from app.rewrite_session import RewriteSession, utf16_len
 from engine import Draft, EditResult
@@ -56,7 +57,7 @@ def _is_edit(event: QKeyEvent) -> bool:
     return bool(text) and (text.isprintable() or text in "\r\n\t")
 
 
-class Editor(QPlainTextEdit):
+class Editor(CodeEditor):
     """A plain-text editor that can rewrite a span in place through the engine bridge.
 
     Attributes:
@@ -163,7 +164,7 @@ class Editor(QPlainTextEdit):
                 sel.cursor = cursor
                 sel.format = _format(h.kind)
                 selections.append(sel)
-        self.setExtraSelections(selections)
+        self.set_overlay(selections)
 
     # -- keys --------------------------------------------------------------------------------------------
 

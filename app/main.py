@@ -8,38 +8,52 @@ window is built, and the engine is shut down when the window closes or the appli
 from __future__ import annotations
 
 import itertools
+import os
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtCore import QSettings
+from PySide6.QtGui import QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
 
+from app.document_tab import DocumentTab
 from app.editor import Editor
 from app.engine_bridge import EngineBridge
+from app.recent_files import RecentFiles
+from app.text_buffer import TextBuffer
 from engine import chosen_model
 from engine.bundled import ABOUT, BUNDLED, NAME
-from engine.documents import DocumentError, read_text_file
+from engine.documents import DocumentError
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, paths: list[str]) -> None:
+    def __init__(self, paths: list[str], settings: QSettings | None = None) -> None:
         super().__init__()
+        self.settings = settings if settings is not None else QSettings("Redraft", "Redraft")
+        self.recent = RecentFiles(self.settings)
         self.setWindowTitle("Redraft")
         self.resize(900, 600)
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
+        self.tabs.setTabsClosable(True)
+        self.tabs.tabCloseRequested.connect(self.close_tab)
+        self.tabs.currentChanged.connect(self._on_current_tab)
         self.setCentralWidget(self.tabs)
+        self.file_label = QLabel()
+        self._build_file_menu()
         self.errors: list[str] = []
         self.bridge = EngineBridge(parent=self)
         self._ids = itertools.count(1)
         for path in paths:
             self.open_file(path)
         if not self.tabs.count():
-            self._add_editor("", "Untitled")
+            self._add_tab(TextBuffer(), "")
         model = chosen_model()
         self.run_label = QLabel("Loading the model…")
         self.model_label = QLabel(f"Model: {NAME if model == BUNDLED else model}")
         if model == BUNDLED:
             self.model_label.setToolTip(ABOUT)
+        self.statusBar().addPermanentWidget(self.file_label)
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().addPermanentWidget(self.model_label)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
@@ -48,14 +62,20 @@ class MainWindow(QMainWindow):
 
     @property
     def editor(self) -> Editor:
+        return self.tabs.currentWidget().editor
+
+    @property
+    def tab(self) -> DocumentTab:
         return self.tabs.currentWidget()
 
-    def _add_editor(self, text: str, title: str) -> Editor:
-        editor = Editor(self.bridge, f"doc-{next(self._ids)}")
-        editor.setPlainText(text)
-        editor.statusChanged.connect(self._on_status)
-        self.tabs.addTab(editor, title)
-        return editor
+    def _add_tab(self, buffer: TextBuffer, text: str) -> DocumentTab:
+        tab = DocumentTab(self.bridge, f"doc-{next(self._ids)}", buffer, text)
+        tab.editor.statusChanged.connect(self._on_status)
+        tab.titleChanged.connect(lambda title, tab=tab: self.tabs.setTabText(self.tabs.indexOf(tab), title))
+        tab.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
+        tab.infoChanged.connect(lambda tab=tab: tab is self.tabs.currentWidget() and self._on_current_tab())
+        self.tabs.setCurrentIndex(self.tabs.addTab(tab, tab.title()))
+        return tab
 
     def _on_status(self, text: str) -> None:
         self.run_label.setText(text)
@@ -71,29 +91,114 @@ class MainWindow(QMainWindow):
     def shutdown(self) -> None:
         """Stop any run and the engine thread (idempotent)."""
         for index in range(self.tabs.count()):
-            editor = self.tabs.widget(index)
-            if isinstance(editor, Editor):
-                editor.cancel_rewrite()
+            self.tabs.widget(index).editor.cancel_rewrite()
         self.bridge.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.shutdown()
         super().closeEvent(event)
 
+    # -- files -------------------------------------------------------------------------------------------
+
+    def _build_file_menu(self) -> None:
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction("&Open…", QKeySequence.StandardKey.Open, self._on_open)
+        self.recent_menu = menu.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        menu.addAction("&Save", QKeySequence.StandardKey.Save, lambda: self.save())
+        menu.addAction("Save &As…", QKeySequence("Ctrl+Shift+S"), lambda: self.save_as())
+        menu.addAction("&Close Tab", QKeySequence("Ctrl+W"), lambda: self.close_tab(self.tabs.currentIndex()))
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent.paths():
+            self.recent_menu.addAction(path, lambda path=path: self._open_interactively(path))
+        self.recent_menu.setEnabled(bool(self.recent.paths()))
+
+    def _on_open(self) -> None:
+        folder = str(self.tab.buffer.path.parent) if self.tab.buffer.path else ""
+        path, _ = QFileDialog.getOpenFileName(self, "Open", folder)
+        if path:
+            self._open_interactively(path)
+
+    def _open_interactively(self, path: str) -> None:
+        if not self.open_file(path):
+            QMessageBox.warning(self, "Redraft", self.errors[-1])
+
     def open_file(self, path: str) -> bool:
+        """Open `path` in a new tab (or show its tab); False and a message in `errors` when it cannot be read."""
+        for index in range(self.tabs.count()):
+            buffer = self.tabs.widget(index).buffer
+            if buffer.path is not None and buffer.path == Path(os.path.abspath(path)):
+                self.tabs.setCurrentIndex(index)
+                return True
         try:
-            document = read_text_file(path)
+            buffer, text = TextBuffer.open(path)
         except DocumentError as exc:
             self.errors.append(str(exc))
+            self.statusBar().showMessage(str(exc), 10000)
+            if not Path(path).exists():
+                self.recent.remove(path)
             return False
-        self._add_editor(document.text, Path(path).name)
+        current = self.tabs.currentWidget()
+        if current is not None and current.buffer.path is None and not current.modified and not current.editor.raw_text():
+            self.tabs.removeTab(self.tabs.indexOf(current))  # an empty Untitled tab gives way to the file
+            current.deleteLater()
+        self._add_tab(buffer, text)
+        self.recent.add(buffer.path)
         return True
 
+    def save(self) -> bool:
+        """Ctrl+S: save the current tab (Save As for an untitled one)."""
+        if self.tab.buffer.path is None:
+            return self.save_as()
+        return self.tab.save()
 
-def create_main_window(paths: list[str] | None = None) -> MainWindow:
+    def save_as(self, path: str | None = None) -> bool:
+        """Ctrl+Shift+S: save the current tab under a new name (asked for when `path` is None)."""
+        if path is None:
+            start = str(self.tab.buffer.path or "")
+            path, _ = QFileDialog.getSaveFileName(self, "Save As", start)
+            if not path:
+                return False
+        if not self.tab.save_as(path):
+            return False
+        self.recent.add(path)
+        return True
+
+    def close_tab(self, index: int) -> bool:
+        """Ctrl+W: close a tab; a modified one asks first. The window always keeps one tab."""
+        tab = self.tabs.widget(index)
+        if tab is None:
+            return False
+        if tab.modified:
+            self.tabs.setCurrentIndex(index)
+            answer = QMessageBox.question(
+                self,
+                "Redraft",
+                f"Save the changes to {tab.title().removesuffix(' •')}?",
+                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            )
+            if answer == QMessageBox.StandardButton.Cancel or (answer == QMessageBox.StandardButton.Save and not self.save()):
+                return False
+        tab.editor.cancel_rewrite()
+        self.tabs.removeTab(index)
+        tab.deleteLater()
+        if not self.tabs.count():
+            self._add_tab(TextBuffer(), "")
+        return True
+
+    def _on_current_tab(self, _index: int = -1) -> None:
+        tab = self.tabs.currentWidget()
+        if tab is not None:
+            self.file_label.setText(tab.describe())
+            self.setWindowTitle(f"{tab.title()} — Redraft")
+
+
+def create_main_window(paths: list[str] | None = None, settings: QSettings | None = None) -> MainWindow:
     """The main window, built but not shown and with no event loop running (for tests and embedding)."""
     QApplication.instance() or QApplication(sys.argv[:1])
-    return MainWindow(list(paths or []))
+    return MainWindow(list(paths or []), settings)
 
 
 def main(argv: list[str] | None = None) -> int:

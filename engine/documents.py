@@ -1,8 +1,12 @@
 """Reading a text file for editing and writing it back, losing nothing.
 
 The text is kept exactly as stored (CRLF stays two characters, so offsets match the file); the encoding
-is detected from a BOM or is strict UTF-8, never guessed; writes go to a temporary file in the same folder
-that replaces the original only once it is complete and on disk.
+is detected from a BOM or is strict UTF-8, never guessed. A caller that can show the user which encoding it
+fell back to (the editor's status bar) may pass `fallback="cp1252"`: a file that is not UTF-8 then opens as
+Windows-1252, which decodes and re-encodes its defined bytes exactly (a file using one of its five undefined
+bytes is still refused). Latin-1 is not offered: it would "decode" any binary-ish file without complaint.
+Writes go to a temporary file in the same folder that replaces the original only once it is complete and on
+disk; a file without write permission is refused rather than replaced (a rename would ignore its mode).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ _MB = 1024 * 1024
 # a file reads as UTF-16 LE text starting with NUL, which is still lossless on write-back.
 _BOMS = {"utf-8-sig": codecs.BOM_UTF8, "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
 ENCODINGS = ("utf-8", *_BOMS)
+FALLBACK_ENCODINGS = ("cp1252",)  # never detected, only used when the caller asks for a fallback
 
 
 class DocumentError(Exception):
@@ -31,11 +36,14 @@ class DocumentError(Exception):
 class TextFile:
     path: Path
     text: str  # exactly as stored, BOM excluded: line endings untouched
-    encoding: str  # "utf-8", "utf-8-sig", "utf-16-le" or "utf-16-be" (the last three with a BOM)
+    encoding: str  # "utf-8", "utf-8-sig", "utf-16-le" or "utf-16-be" (the last three with a BOM), or a fallback
     newline: str  # the most common line ending: "\n", "\r\n" or "\r" ("\n" when there is none)
 
 
-def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextFile:
+def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES, fallback: str | None = None) -> TextFile:
+    """The file's text; `fallback` (one of FALLBACK_ENCODINGS) is tried when the file has no BOM and is not UTF-8."""
+    if fallback is not None and fallback not in FALLBACK_ENCODINGS:
+        raise ValueError(f"fallback must be one of {FALLBACK_ENCODINGS}, not {fallback!r}")
     path = Path(path)
     try:
         with open(path, "rb") as f:
@@ -62,6 +70,13 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
     try:
         text = data[start:].decode(encoding.removesuffix("-sig"))
     except UnicodeDecodeError as exc:
+        if encoding == "utf-8" and fallback is not None:
+            try:
+                text = data.decode(fallback)
+            except UnicodeDecodeError:
+                pass
+            else:
+                return TextFile(path=path, text=text, encoding=fallback, newline=_newline(text))
         offset, utf8 = start + exc.start, encoding.startswith("utf-8")
         name = "UTF-8" if utf8 else encoding.upper()
         hint = "tried UTF-8, and UTF-16 needs a BOM" if utf8 else f"its BOM says {name}, but the rest is not"
@@ -73,7 +88,7 @@ def read_text_file(path: str | os.PathLike, max_bytes: int = MAX_BYTES) -> TextF
 
 def write_text_file_atomic(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> None:
     path = Path(path)
-    if encoding not in ENCODINGS:  # anything else could not be read back
+    if encoding not in ENCODINGS + FALLBACK_ENCODINGS:  # anything else could not be read back
         raise DocumentError(f"cannot save {path}: unsupported encoding {encoding!r}")
     try:
         data = _BOMS.get(encoding, b"") + text.encode(encoding.removesuffix("-sig"))
@@ -82,6 +97,13 @@ def write_text_file_atomic(path: str | os.PathLike, text: str, encoding: str = "
             f"cannot save {path}: the text cannot be encoded as {encoding} ({exc.reason} at character {exc.start})"
         ) from None
     target = Path(os.path.realpath(path))  # write through a symlink rather than replacing the link itself
+    try:
+        mode = os.stat(target).st_mode
+    except OSError:
+        mode = None  # a new file, or one that vanished: the write below reports any real problem
+    if mode is not None and (not mode & stat.S_IWUSR or not os.access(target, os.W_OK)):
+        # Replacing the file would succeed even so (a rename needs only the folder), so honour its mode.
+        raise DocumentError(f"cannot save {path}: the file is read-only")
     temp = None
     try:
         for _ in range(100):  # O_EXCL + a random name: never clobber; mode 0o666 lets the umask apply

@@ -10,6 +10,18 @@ from engine import Engine, backend_for
 from tests.tiny_models import save_checkpoint
 
 
+@pytest.fixture(autouse=True)
+def _private_qsettings(tmp_path_factory):
+    """Every QSettings a test creates lives in a fresh temporary folder, never in the user's settings."""
+    from PySide6.QtCore import QSettings
+
+    folder = str(tmp_path_factory.mktemp("qsettings"))
+    for fmt in (QSettings.Format.NativeFormat, QSettings.Format.IniFormat):
+        QSettings.setPath(fmt, QSettings.Scope.UserScope, folder)
+        QSettings.setPath(fmt, QSettings.Scope.SystemScope, folder)
+    yield folder
+
+
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory):
     """A tiny random-weight DiffusionGemma on disk: canvas 32, 8 denoising steps."""

@@ -54,7 +54,7 @@ def test_drafts_appear_and_enter_accepts_the_final_splice(qtbot, window):
     _start(qtbot, editor, steps=60)  # the span sits after two emoji: UTF-16 positions != code points
     _wait_draft(qtbot, editor)
     assert editor.toPlainText().startswith("Intro 🦊🦊 line.\nHello ")
-    assert editor.extraSelections()  # the draft's pieces are formatted
+    assert editor.overlay()  # the draft's pieces are formatted
     qtbot.waitUntil(lambda: editor.session.state == "done", timeout=10000)
     final = editor.session.result.text
     start = TEXT.index(SPAN)
@@ -64,7 +64,7 @@ def test_drafts_appear_and_enter_accepts_the_final_splice(qtbot, window):
     qtbot.keyClick(editor, Qt.Key.Key_Return)
     assert editor.session.state == "accepted"
     assert editor.toPlainText() == expected  # Enter accepted, it did not type a newline
-    assert not editor.extraSelections()
+    assert not editor.overlay()
     # Exactly one undo step: back to the original; redo re-applies the final text.
     editor.document().undo()
     assert editor.toPlainText() == TEXT

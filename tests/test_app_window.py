@@ -13,7 +13,7 @@ def test_window_opens_files_and_names_the_model(qtbot, tmp_path, monkeypatch):
     window = create_main_window([str(good), str(binary)])
     qtbot.addWidget(window)
     assert window.tabs.count() == 1
-    assert window.tabs.currentWidget().toPlainText() == "# Notes\nhéllo 🦊\n"
+    assert window.editor.toPlainText() == "# Notes\nhéllo 🦊\n"
     assert window.model_label.text() == "Model: /models/tiny"
     assert len(window.errors) == 1 and "binary" in window.errors[0]
     window.show()

@@ -1,0 +1,226 @@
+"""Pygments syntax highlighting, one block (line) at a time.
+
+QSyntaxHighlighter calls `highlightBlock` per block and gives each block an integer state; when an edit
+changes a block's end state it re-highlights the next block, and so on until the states agree again. So the
+lexer must start a line from the state the previous line ended in: for a Pygments `RegexLexer` that is its
+state stack (("root", "tdqs") inside a Python triple-quoted string). `lex_line` is RegexLexer's own loop
+(pygments.lexer.RegexLexer.get_tokens_unprocessed) taught to start from a stack and to return the stack it
+ends with; stacks are interned to small integers for Qt. Lexers that are not plain RegexLexers (the few
+ExtendedRegexLexers and delegating lexers) lex each line on its own: colours stay right within a line,
+multi-line constructs are not followed.
+
+Big files. Qt highlights the whole document when the highlighter is attached, and an edit that changes the
+state (opening a triple quote near the top) re-highlights to the end: for a 1 MB file that is about a second
+of lexing in one go. So work comes in bursts of at most BURST_S: a block reached after the burst's time is
+up is left uncoloured with the PENDING state (a block after a PENDING one is PENDING too, without lexing),
+and a zero-delay timer re-highlights from the first pending block in the next burst. Qt stops a cascade as
+soon as a block's state is unchanged, so a burst over already-pending blocks costs one call per block.
+
+The lexer is picked from the file name, else guessed from the first 4 KB of text. Colours come from a
+Pygments style chosen by the palette: "default" on light backgrounds, "monokai" on dark ones.
+"""
+
+from __future__ import annotations
+
+import time
+
+from pygments.lexer import ExtendedRegexLexer, Lexer, RegexLexer
+from pygments.lexers import get_lexer_for_filename, guess_lexer
+from pygments.lexers.special import TextLexer
+from pygments.styles import get_style_by_name
+from pygments.token import Error, Token, Whitespace, _TokenType
+from pygments.util import ClassNotFound
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QColor, QFont, QPalette, QSyntaxHighlighter, QTextCharFormat, QTextDocument
+from PySide6.QtWidgets import QApplication
+
+Stack = tuple[str, ...]
+ROOT: Stack = ("root",)
+PENDING = 1 << 30  # the block state of a block not lexed yet
+BURST_S = 0.012  # the longest stretch of highlighting before the event loop gets to run
+
+
+def lexer_for(file_name: str | None, text: str) -> Lexer | None:
+    """The Pygments lexer for a file, or None for plain text."""
+    lexer = None
+    if file_name:
+        try:
+            lexer = get_lexer_for_filename(file_name, stripnl=False, ensurenl=False)
+        except ClassNotFound:
+            lexer = None
+    if lexer is None and text.strip():
+        try:
+            lexer = guess_lexer(text[:4096], stripnl=False, ensurenl=False)
+        except ClassNotFound:
+            lexer = None
+    return None if lexer is None or isinstance(lexer, TextLexer) else lexer
+
+
+def follows_state(lexer: Lexer) -> bool:
+    return isinstance(lexer, RegexLexer) and not isinstance(lexer, ExtendedRegexLexer)
+
+
+def lex_line(lexer: RegexLexer, text: str, stack: Stack) -> tuple[list[tuple[int, _TokenType, str]], Stack]:
+    """Tokens of `text` lexed from `stack`, and the stack at its end (RegexLexer's loop, resumable)."""
+    tokens: list[tuple[int, _TokenType, str]] = []
+    pos = 0
+    tokendefs = lexer._tokens
+    statestack = list(stack)
+    statetokens = tokendefs[statestack[-1]]
+    while True:
+        for rexmatch, action, new_state in statetokens:
+            m = rexmatch(text, pos)
+            if m:
+                if action is not None:
+                    if type(action) is _TokenType:
+                        tokens.append((pos, action, m.group()))
+                    else:
+                        tokens.extend(action(lexer, m))
+                pos = m.end()
+                if new_state is not None:
+                    if isinstance(new_state, tuple):
+                        for state in new_state:
+                            if state == "#pop":
+                                if len(statestack) > 1:
+                                    statestack.pop()
+                            elif state == "#push":
+                                statestack.append(statestack[-1])
+                            else:
+                                statestack.append(state)
+                    elif isinstance(new_state, int):
+                        if abs(new_state) >= len(statestack):
+                            del statestack[1:]
+                        else:
+                            del statestack[new_state:]
+                    elif new_state == "#push":
+                        statestack.append(statestack[-1])
+                    statetokens = tokendefs[statestack[-1]]
+                break
+        else:
+            if pos >= len(text):
+                break
+            if text[pos] == "\n":
+                statestack = ["root"]
+                statetokens = tokendefs["root"]
+                tokens.append((pos, Whitespace, "\n"))
+            else:
+                tokens.append((pos, Error, text[pos]))
+            pos += 1
+    return tokens, tuple(statestack)
+
+
+def _is_dark(palette: QPalette) -> bool:
+    return palette.color(QPalette.ColorRole.Base).lightness() < 128
+
+
+class PygmentsHighlighter(QSyntaxHighlighter):
+    """Highlights `document` with `lexer`, block by block (see the module docstring)."""
+
+    def __init__(self, document: QTextDocument, lexer: Lexer, dark: bool | None = None) -> None:
+        self.lexer = lexer
+        self.stateful = follows_state(lexer)
+        self._states: dict[Stack, int] = {ROOT: 0}
+        self._stacks: list[Stack] = [ROOT]
+        if dark is None:
+            dark = _is_dark(QApplication.palette())
+        self.style = get_style_by_name("monokai" if dark else "default")
+        self._formats: dict[_TokenType, QTextCharFormat | None] = {}
+        self._deadline: float | None = None  # the end of the current burst
+        self._pending_from: int | None = 0  # the first block left for a later burst (all, until Qt's first pass)
+        super().__init__(document)  # attaching schedules Qt's first pass over the document
+        self._burst_end = QTimer(self)
+        self._burst_end.setSingleShot(True)
+        self._burst_end.setInterval(0)
+        self._burst_end.timeout.connect(self._end_burst)
+
+    def stack_of(self, state: int) -> Stack:
+        return self._stacks[state] if 0 <= state < len(self._stacks) else ROOT
+
+    def _state_of(self, stack: Stack) -> int:
+        state = self._states.get(stack)
+        if state is None:
+            state = self._states[stack] = len(self._stacks)
+            self._stacks.append(stack)
+        return state
+
+    def format_for(self, token: _TokenType) -> QTextCharFormat | None:
+        """The char format for a token type (None: the editor's default), cached."""
+        if token in self._formats:
+            return self._formats[token]
+        ttype = token
+        while not self.style.styles_token(ttype) and ttype.parent is not None:
+            ttype = ttype.parent
+        spec = self.style.style_for_token(ttype)
+        fmt = None
+        if spec["color"] or spec["bgcolor"] or spec["bold"] or spec["italic"] or spec["underline"]:
+            fmt = QTextCharFormat()
+            if spec["color"]:
+                fmt.setForeground(QColor(f"#{spec['color']}"))
+            if spec["bgcolor"] and token is not Token:
+                fmt.setBackground(QColor(f"#{spec['bgcolor']}"))
+            if spec["bold"]:
+                fmt.setFontWeight(QFont.Weight.Bold)
+            if spec["italic"]:
+                fmt.setFontItalic(True)
+            if spec["underline"]:
+                fmt.setFontUnderline(True)
+        self._formats[token] = fmt
+        return fmt
+
+    @property
+    def done(self) -> bool:
+        """Every block has been lexed (no burst is pending)."""
+        return self._pending_from is None and self._deadline is None
+
+    def _end_burst(self) -> None:
+        self._deadline = None
+        if self._pending_from is not None:
+            block = self.document().findBlockByNumber(self._pending_from)
+            self._pending_from = None
+            if block.isValid():
+                self.rehighlightBlock(block)  # a new burst: continues while the states change
+
+    def highlightBlock(self, text: str) -> None:  # noqa: N802 - Qt's name
+        now = time.perf_counter()
+        if self._deadline is None:  # the first block of a burst: Qt's cascades run synchronously, so a
+            self._deadline = now + BURST_S  # zero-delay timer fires once this one is over
+            self._burst_end.start()
+        if self.previousBlockState() == PENDING:
+            self.setCurrentBlockState(PENDING)
+            return
+        if now > self._deadline:
+            number = self.currentBlock().blockNumber()
+            if self._pending_from is None or number < self._pending_from:
+                self._pending_from = number
+            self.setCurrentBlockState(PENDING)
+            return
+        if self._pending_from is not None and self.currentBlock().blockNumber() == self._pending_from:
+            self._pending_from = None
+        line = text + "\n"  # rules that end at a newline (comments, strings) see one, as in the whole file
+        if self.stateful:
+            tokens, stack = lex_line(self.lexer, line, self.stack_of(self.previousBlockState()))
+            self.setCurrentBlockState(self._state_of(stack))
+        else:
+            tokens = list(self.lexer.get_tokens_unprocessed(line))
+        # Qt counts UTF-16 units, Python code points: they differ only after a character outside the BMP.
+        astral = bool(text) and max(text) > "\uffff"
+        units = _utf16_offsets(text) if astral else None
+        end = len(text)
+        for pos, token, value in tokens:
+            if pos >= end:
+                break
+            fmt = self.format_for(token)
+            if fmt is None:
+                continue
+            stop = min(pos + len(value), end)
+            if units is not None:
+                self.setFormat(units[pos], units[stop] - units[pos], fmt)
+            else:
+                self.setFormat(pos, stop - pos, fmt)
+
+
+def _utf16_offsets(text: str) -> list[int]:
+    offsets = [0]
+    for ch in text:
+        offsets.append(offsets[-1] + (2 if ch > "\uffff" else 1))
+    return offsets
