@@ -184,8 +184,9 @@ def _fetch(
 
     final = target / remote.name
     final.parent.mkdir(parents=True, exist_ok=True)
-    _check_inside(final.parent, target.parent)
     part = _part_path(final)
+    for path in (final, part, _sidecar(part)):  # never write through a link that leads elsewhere
+        _check_inside(path, target.parent)
     if not (part.is_file() and _sidecar_matches(part, remote)):
         part.unlink(missing_ok=True)
         _sidecar(part).write_text(json.dumps(_identity(remote)), encoding="utf-8")

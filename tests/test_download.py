@@ -162,6 +162,13 @@ def test_unknown_repository_and_paths_out_of_the_folder_are_refused(hub, tmp_pat
     (tmp_path / "models" / ENTRY.id).symlink_to(outside)
     with pytest.raises(DownloadError, match="outside the models folder"):
         model_folder(ENTRY, tmp_path / "models")
+    victim = outside / "precious.txt"
+    victim.write_text("keep me", encoding="utf-8")
+    (tmp_path / "linked" / ENTRY.id).mkdir(parents=True)
+    (tmp_path / "linked" / ENTRY.id / "model.safetensors.part").symlink_to(victim)
+    with pytest.raises(DownloadError, match="outside the models folder"):
+        download(ENTRY, tmp_path / "linked", endpoint=hub.url)
+    assert victim.read_text(encoding="utf-8") == "keep me"
     hub.repos[REPO].files["../escape.json"] = b"{}"
     with pytest.raises(DownloadError, match="inside the model's folder"):
         download(ENTRY, tmp_path / "fresh", endpoint=hub.url)
