@@ -190,7 +190,7 @@ class ModelManager(QDialog):
         self.hardware_label.setText(f"This machine: {hw.ram_total_bytes / GB:.1f} GB RAM · {gpus} · {disk}")
         self.found_table.setRowCount(0)
         for m in s.found:
-            status = m.problem or ("ok" if not m.catalog_id else f"ok · {s.fits[m.catalog_id].message}")
+            status = m.problem or s.fit_of(m).message
             _add_row(self.found_table, [_found_name(m, s), m.source, f"{m.size_bytes / GB:.2f} GB", status, m.path], m)
         self.catalog_table.setRowCount(0)
         for e in s.catalog:
@@ -218,7 +218,8 @@ class ModelManager(QDialog):
         if model.problem:
             self.message.setText(f"Cannot use {model.id}: {model.problem}")
             return
-        self.message.setText(f"Loading {model.id}…")
+        verdict = f" ({self.survey.fit_of(model).message})" if self.survey is not None else ""
+        self.message.setText(f"Loading {model.id}…{verdict}")
         self.modelChosen.emit(model.spec)
 
     def _on_use(self, *_args) -> None:

@@ -193,7 +193,9 @@ def _models(args: argparse.Namespace, out: TextIO) -> int:
     seen = survey(folders=args.folder)
     if args.json:
         report = {
-            "found": [m.to_dict() for m in seen.found],
+            "found": [
+                {**m.to_dict(), "fit": seen.fit_of(m).verdict, "fit_message": seen.fit_of(m).message} for m in seen.found
+            ],
             "catalog": [
                 {**e.to_dict(), "on_disk": e.id in seen.on_disk, "fit": seen.fits[e.id].verdict,
                  "fit_message": seen.fits[e.id].message}
@@ -206,7 +208,7 @@ def _models(args: argparse.Namespace, out: TextIO) -> int:
         return 0
     out.write(f"On disk (models folder {seen.models_dir}):\n")
     for m in seen.found:
-        status = f"  ! {m.problem}" if m.problem else ""
+        status = f"  ! {m.problem}" if m.problem else f"  {seen.fit_of(m).message}"
         out.write(f"  {m.id}\t{m.family}\t{m.size_bytes / 1e9:.2f} GB\t{m.path}{status}\n")
     out.write("Catalog:\n")
     for e in seen.catalog:

@@ -236,6 +236,14 @@ class Survey:
     fits: dict[str, "Fit"]  # catalog id -> verdict for its smallest option
     models_dir: Path
 
+    def fit_of(self, model: FoundModel) -> "Fit":
+        """The catalog's verdict when the model is matched, else one from its size on disk."""
+        from .hardware import fit_weights
+
+        if model.catalog_id in self.fits:
+            return self.fits[model.catalog_id]
+        return fit_weights(model.size_bytes, self.hardware, self.catalog)
+
     @property
     def on_disk(self) -> set[str]:
         """Catalog ids with a usable copy on disk."""

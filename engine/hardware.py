@@ -90,19 +90,37 @@ def fit(
     dtype = dtype or min(entry.memory_gb, key=entry.memory_gb.get)
     if dtype not in entry.memory_gb:
         raise ValueError(f"{entry.id} has no {dtype!r} option (it has {', '.join(entry.memory_gb)})")
-    need = need_gb(entry, dtype, context_tokens)
+    return _verdict(need_gb(entry, dtype, context_tokens), dtype, entry, hardware, catalog, context_tokens)
+
+
+def fit_weights(
+    weight_bytes: int, hardware: Hardware, catalog: tuple[CatalogEntry, ...], context_tokens: int = 4096
+) -> Fit:
+    """For a model the catalog does not know: its weights as they are on disk (a GGUF is loaded as stored)."""
+    need = weight_bytes / GB + context_tokens / 1024 * KV_GB_PER_1K_TOKENS + RUNTIME_OVERHEAD_GB
+    return _verdict(need, "as stored", None, hardware, catalog, context_tokens)
+
+
+def _verdict(
+    need: float,
+    dtype: str,
+    entry: CatalogEntry | None,
+    hardware: Hardware,
+    catalog: tuple[CatalogEntry, ...],
+    context_tokens: int,
+) -> Fit:
     gpu_gb = hardware.best_gpu_bytes / GB
     ram_gb = hardware.ram_total_bytes / GB
     if gpu_gb >= need:
         return Fit("fits", f"fits: needs {need:.1f} GB, the GPU has {gpu_gb:.1f} GB", need, dtype)
     if ram_gb >= need:
-        if entry.cpu_ok:
+        if entry is None and need <= 2 or entry is not None and entry.cpu_ok:  # small enough for a CPU
             return Fit("fits", f"fits: needs {need:.1f} GB, this machine has {ram_gb:.1f} GB", need, dtype)
         return Fit(
             "cpu-only", f"fits on CPU only (slow): needs {need:.1f} GB, {ram_gb:.1f} GB of RAM, no GPU big enough", need, dtype
         )
     have = max(gpu_gb, ram_gb)
-    smaller = _nearest_smaller(entry, need, have, catalog, context_tokens)
+    smaller = _nearest_smaller(entry.family if entry else None, have, catalog, context_tokens)
     hint = f"; try {smaller[0].name} ({smaller[1]}, {smaller[2]:.1f} GB)" if smaller else ""
     return Fit(
         "no",
@@ -114,19 +132,14 @@ def fit(
 
 
 def _nearest_smaller(
-    entry: CatalogEntry, need: float, have: float, catalog: tuple[CatalogEntry, ...], context_tokens: int
+    family: str | None, have: float, catalog: tuple[CatalogEntry, ...], context_tokens: int
 ) -> tuple[CatalogEntry, str, float] | None:
     """The largest option that fits, preferring the same family (a smaller quantisation of the same model)."""
-    options = [
-        (other, dtype, need_gb(other, dtype, context_tokens))
-        for other in catalog
-        for dtype in other.memory_gb
-        if not (other.id == entry.id and need_gb(other, dtype, context_tokens) >= need)
-    ]
+    options = [(e, dtype, need_gb(e, dtype, context_tokens)) for e in catalog for dtype in e.memory_gb]
     fitting = [o for o in options if o[2] <= have]
     if not fitting:
         return None
-    return max(fitting, key=lambda o: (o[0].family == entry.family, o[2]))
+    return max(fitting, key=lambda o: (o[0].family == family, o[2]))
 
 
 def _ram() -> tuple[int, int]:

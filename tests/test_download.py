@@ -195,6 +195,7 @@ def test_cli_downloads_a_catalog_model_and_then_lists_it_on_disk(hub, tmp_path):
     report = json.loads(listed.stdout)
     (found,) = [m for m in report["found"] if m["source"] == "models-folder"]
     assert (found["catalog_id"], found["problem"], found["spec"]) == ("diffusiongemma-26b-a4b-it", None, str(folder))
+    assert found["fit_message"].startswith(("fits", "does not fit"))
     entry = next(e for e in report["catalog"] if e["id"] == "diffusiongemma-26b-a4b-it")
     assert entry["on_disk"] and entry["fit"] in ("fits", "cpu-only", "no")
     missing = subprocess.run([*cli, "download", "no-such-model"], capture_output=True, text=True, env=env, timeout=120)

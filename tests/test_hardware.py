@@ -5,7 +5,7 @@ import shutil
 import pytest
 
 from engine.catalog import GB, entry_by_id, load_catalog
-from engine.hardware import Gpu, Hardware, detect, fit, free_disk_bytes
+from engine.hardware import Gpu, Hardware, detect, fit, fit_weights, free_disk_bytes
 
 CATALOG = load_catalog()
 
@@ -54,3 +54,12 @@ def test_a_longer_context_needs_more_and_nothing_fits_a_tiny_machine():
     assert (tiny.verdict, tiny.suggestion) == ("no", None)
     with pytest.raises(ValueError, match="has no 'bf16' option"):
         fit(entry, machine(64), CATALOG, "bf16")
+
+
+def test_models_the_catalog_does_not_know_are_judged_by_their_size_on_disk():
+    small = fit_weights(300_000_000, machine(8), CATALOG)
+    assert small.verdict == "fits" and small.dtype == "as stored"
+    assert fit_weights(10 * GB, machine(32), CATALOG).verdict == "cpu-only"
+    assert fit_weights(10 * GB, machine(32, 24), CATALOG).verdict == "fits"
+    big = fit_weights(40 * GB, machine(16), CATALOG)
+    assert big.verdict == "no" and big.message.startswith("does not fit: needs 40.9 GB, you have 16.0 GB; try ")
