@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from .bundled import BUNDLED
 from .catalog import GB, CatalogEntry, CatalogError, check_relative
 from .hardware import free_disk_bytes
 from .types import EngineError, one_line
@@ -73,6 +74,8 @@ def download(
     `endpoint`: the Hub's address (None: huggingface_hub's, i.e. HF_ENDPOINT as read at its import).
     """
     cancel = cancel or threading.Event()
+    if entry.id == BUNDLED:
+        raise DownloadError(f"{entry.name} comes with Redraft: there is nothing to download")
     if not entry.downloadable:
         raise DownloadError(
             f"{entry.name}: its repository is not known to this catalog yet; download it yourself and add "
