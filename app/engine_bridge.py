@@ -12,7 +12,7 @@ import threading
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 
-from engine import Draft, EditRequest, EditResult, Engine, EngineError, ModelInfo, backend_for
+from engine import DEFAULT_CONTEXT_BUDGET, Draft, EditRequest, EditResult, Engine, EngineError, ModelInfo, backend_for
 
 FRAME_MS = 16
 
@@ -60,13 +60,15 @@ class EngineBridge(QObject):
 
     # -- public API (GUI thread) -------------------------------------------------------------------------
 
-    def load(self, spec: str, device: str | None = None) -> None:
+    def load(self, spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET) -> None:
         """Start loading `spec` on the engine thread; returns at once. Ends in modelLoaded or modelFailed."""
         if self._closed:
             self.modelFailed.emit("the engine is closed")
             return
         self.loading = True
-        self._engine.load(lambda: backend_for(spec, device=device), on_done=self._loadDone.emit)
+        self._engine.load(
+            lambda: backend_for(spec, device=device, context_budget=context_budget), on_done=self._loadDone.emit
+        )
 
     def submit(self, request: EditRequest) -> int:
         """Queue an edit; returns its job id. It supersedes any edit of the same document."""

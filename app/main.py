@@ -19,17 +19,26 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QM
 from app.document_tab import DocumentTab
 from app.editor import Editor
 from app.engine_bridge import EngineBridge
+from app.journal import Journal, JournalEntry, JournalKeeper
 from app.recent_files import RecentFiles
+from app.settings import Settings, apply_theme
+from app.settings_dialog import SettingsDialog
 from app.text_buffer import TextBuffer
+from app.unsaved import ask_to_restore, ask_to_save, buffer_for
 from engine import chosen_model
 from engine.bundled import ABOUT, BUNDLED, NAME
 from engine.documents import DocumentError
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, paths: list[str], settings: QSettings | None = None) -> None:
+    def __init__(self, paths: list[str], settings: QSettings | None = None, journal_dir: str | None = None) -> None:
         super().__init__()
         self.settings = settings if settings is not None else QSettings("Redraft", "Redraft")
+        self.preferences = Settings.load(self.settings)
+        apply_theme(self.preferences.theme)
+        self.journal = Journal(journal_dir)
+        self.keeper = JournalKeeper(self.journal, self)
+        self._shut_down = False
         self.recent = RecentFiles(self.settings)
         self.setWindowTitle("Redraft")
         self.resize(900, 600)
@@ -41,6 +50,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.tabs)
         self.file_label = QLabel()
         self._build_file_menu()
+        self.menuBar().addMenu("&Settings").addAction("&Preferences…", QKeySequence("Ctrl+,"), self.edit_preferences)
         self.errors: list[str] = []
         self.bridge = EngineBridge(parent=self)
         self._ids = itertools.count(1)
@@ -48,7 +58,7 @@ class MainWindow(QMainWindow):
             self.open_file(path)
         if not self.tabs.count():
             self._add_tab(TextBuffer(), "")
-        model = chosen_model()
+        model = chosen_model(self.preferences.model or None)
         self.run_label = QLabel("Loading the model…")
         self.model_label = QLabel(f"Model: {NAME if model == BUNDLED else model}")
         if model == BUNDLED:
@@ -58,7 +68,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.model_label)
         self.bridge.modelLoaded.connect(self._on_model_loaded)
         self.bridge.modelFailed.connect(self._on_model_failed)
-        self.bridge.load(model)
+        self.bridge.load(model, self.preferences.device or None, self.preferences.context_budget)
 
     @property
     def editor(self) -> Editor:
@@ -75,6 +85,8 @@ class MainWindow(QMainWindow):
         tab.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         tab.infoChanged.connect(lambda tab=tab: tab is self.tabs.currentWidget() and self._on_current_tab())
         self.tabs.setCurrentIndex(self.tabs.addTab(tab, tab.title()))
+        self._apply_to_editor(tab.editor)
+        self.keeper.watch(tab)
         return tab
 
     def _on_status(self, text: str) -> None:
@@ -90,13 +102,82 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop any run and the engine thread (idempotent)."""
+        self._shut_down = True
         for index in range(self.tabs.count()):
             self.tabs.widget(index).editor.cancel_rewrite()
         self.bridge.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self.shutdown()
+        # Ask about each modified tab while someone can answer: not for a hidden window, nor once the
+        # application is already quitting (shut down); the journal keeps the text in those cases.
+        if self.isVisible() and not self._shut_down:
+            for index in range(self.tabs.count()):
+                tab = self.tabs.widget(index)
+                if not tab.modified:
+                    continue
+                self.tabs.setCurrentIndex(index)
+                answer = ask_to_save(self, tab.title().removesuffix(" •"))
+                if answer == "cancel" or (answer == "save" and not self.save()):
+                    event.ignore()
+                    return
+            self.shutdown()
+            self.journal.close()  # everything was saved or discarded on purpose
+        else:
+            self.keeper.flush()
+            self.shutdown()
         super().closeEvent(event)
+
+    # -- recovery and preferences ------------------------------------------------------------------------
+
+    def offer_recovery(self) -> int:
+        """Offer back what crashed sessions left in the journal; returns the number of tabs restored."""
+        restored = 0
+        for orphan in self.journal.orphans():
+            answer = ask_to_restore(self, orphan.entries)
+            if answer == "later":
+                orphan.lock.unlock()
+                continue
+            if answer == "restore":
+                restored += self.restore(orphan.entries)
+            orphan.discard()
+        return restored
+
+    def restore(self, entries: list[JournalEntry]) -> int:
+        """Open journaled text in tabs marked modified; the files themselves are not written."""
+        for entry in entries:
+            for index in reversed(range(self.tabs.count())):
+                tab = self.tabs.widget(index)
+                same = entry.path is not None and tab.buffer.path == Path(entry.path)
+                empty = tab.buffer.path is None and not tab.modified and not tab.editor.raw_text()
+                if (same or empty) and not tab.modified:
+                    self.tabs.removeTab(index)  # the journal's text supersedes a clean copy of the same file
+                    self.keeper.forget(tab)
+                    tab.deleteLater()
+            tab = self._add_tab(buffer_for(entry), entry.text)
+            tab.editor.document().setModified(True)
+        return len(entries)
+
+    def edit_preferences(self) -> None:
+        dialog = SettingsDialog(self.preferences, self)
+        if dialog.exec():
+            self.apply_preferences(dialog.value())
+
+    def apply_preferences(self, new: Settings) -> None:
+        """Store `new` and apply it: theme and font at once, the model reloaded only when its settings changed."""
+        old, self.preferences = self.preferences, new
+        new.save(self.settings)
+        apply_theme(new.theme)
+        for index in range(self.tabs.count()):
+            self._apply_to_editor(self.tabs.widget(index).editor)
+        if (old.model, old.device, old.context_budget) != (new.model, new.device, new.context_budget):
+            model = chosen_model(new.model or None)
+            self.model_label.setText(f"Model: {NAME if model == BUNDLED else model}")
+            self.run_label.setText("Loading the model…")
+            self.bridge.load(model, new.device or None, new.context_budget)
+
+    def _apply_to_editor(self, editor: Editor) -> None:
+        editor.steps, editor.seed = self.preferences.steps, self.preferences.seed
+        editor.setFont(self.preferences.font())
 
     # -- files -------------------------------------------------------------------------------------------
 
@@ -173,16 +254,12 @@ class MainWindow(QMainWindow):
             return False
         if tab.modified:
             self.tabs.setCurrentIndex(index)
-            answer = QMessageBox.question(
-                self,
-                "Redraft",
-                f"Save the changes to {tab.title().removesuffix(' •')}?",
-                QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
-            )
-            if answer == QMessageBox.StandardButton.Cancel or (answer == QMessageBox.StandardButton.Save and not self.save()):
+            answer = ask_to_save(self, tab.title().removesuffix(" •"))
+            if answer == "cancel" or (answer == "save" and not self.save()):
                 return False
         tab.editor.cancel_rewrite()
         self.tabs.removeTab(index)
+        self.keeper.forget(tab)
         tab.deleteLater()
         if not self.tabs.count():
             self._add_tab(TextBuffer(), "")
@@ -195,10 +272,12 @@ class MainWindow(QMainWindow):
             self.setWindowTitle(f"{tab.title()} — Redraft")
 
 
-def create_main_window(paths: list[str] | None = None, settings: QSettings | None = None) -> MainWindow:
+def create_main_window(
+    paths: list[str] | None = None, settings: QSettings | None = None, journal_dir: str | None = None
+) -> MainWindow:
     """The main window, built but not shown and with no event loop running (for tests and embedding)."""
     QApplication.instance() or QApplication(sys.argv[:1])
-    return MainWindow(list(paths or []), settings)
+    return MainWindow(list(paths or []), settings, journal_dir)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -207,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     window = create_main_window(args)
     app.aboutToQuit.connect(window.shutdown)
     window.show()
+    window.offer_recovery()
     for error in window.errors:
         QMessageBox.warning(window, "Redraft", error)
     return app.exec()

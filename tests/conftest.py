@@ -22,6 +22,12 @@ def _private_qsettings(tmp_path_factory):
     yield folder
 
 
+@pytest.fixture(autouse=True)
+def _private_journal(tmp_path_factory, monkeypatch):
+    """Every window's recovery journal lives in a fresh temporary folder, never in the user's state dir."""
+    monkeypatch.setenv("REDRAFT_JOURNAL_DIR", str(tmp_path_factory.mktemp("journal")))
+
+
 @pytest.fixture(scope="session")
 def checkpoint(tmp_path_factory):
     """A tiny random-weight DiffusionGemma on disk: canvas 32, 8 denoising steps."""
