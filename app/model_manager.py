@@ -75,7 +75,7 @@ class ModelManager(QDialog):
         self.hardware_label.setWordWrap(True)
         self.found_table = _table(["Model", "Source", "Size", "Status", "Path"])
         self.use_button = QPushButton("Use this model")
-        self.catalog_table = _table(["Model", "Size", "Needs", "Fits this machine?", "Status"])
+        self.catalog_table = _table(["Model", "Status", "Size", "Needs", "Fits this machine?"])
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel download")
         self.token_edit = QLineEdit()
@@ -199,7 +199,7 @@ class ModelManager(QDialog):
             if "size_gb" in e.unverified:
                 size += " (estimate)"
             status = "on disk" if e.id in s.on_disk else ("can download" if e.downloadable else "repository not known yet")
-            row = _add_row(self.catalog_table, [e.name, size, f"{fit.need_gb:.1f} GB ({fit.dtype})", fit.message, status], e)
+            row = _add_row(self.catalog_table, [e.name, status, size, f"{fit.need_gb:.1f} GB ({fit.dtype})", fit.message], e)
             self.catalog_table.item(row, 0).setToolTip(f"{e.good_for}\nLicense: {e.license}")
         for table in (self.found_table, self.catalog_table):
             table.resizeColumnsToContents()

@@ -69,7 +69,9 @@ def test_a_found_model_is_made_active_and_remembered(qtbot, window, tmp_path, ch
     manager = open_manager(qtbot, window)
     assert "RAM" in manager.hardware_label.text()
     assert len(rows(manager.catalog_table)) >= 7  # the shipped catalog, each with a verdict
-    assert all(r[3].startswith(("fits", "does not fit")) for r in rows(manager.catalog_table))
+    assert all(r[4].startswith(("fits", "does not fit")) for r in rows(manager.catalog_table))
+    bundled = next(r for r in rows(manager.catalog_table) if r[0] == "Gemma 3 270M (bundled)")
+    assert bundled[1] == "on disk" and bundled[4].startswith("fits")
 
     with qtbot.waitSignal(manager.scanned, timeout=30_000):
         manager.add_folder(str(folder))
