@@ -15,6 +15,7 @@ The transfer runs on the caller's thread; the model manager and the CLI put it o
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
@@ -248,42 +249,29 @@ def _discard(part: Path) -> None:
     _sidecar(part).unlink(missing_ok=True)
 
 
-class _hub_errors:  # noqa: N801 - used as a `with` block
-    """huggingface_hub's exceptions as one-line DownloadErrors."""
+@contextlib.contextmanager
+def _hub_errors(entry: CatalogEntry):
+    """huggingface_hub's exceptions as one-line DownloadErrors (others pass through)."""
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled, RepositoryNotFoundError
 
-    def __init__(self, entry: CatalogEntry) -> None:
-        self.entry = entry
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind, exc, tb) -> bool:
-        from huggingface_hub.errors import (
-            GatedRepoError,
-            HfHubHTTPError,
-            OfflineModeIsEnabled,
-            RepositoryNotFoundError,
-        )
-
-        repo = self.entry.repo
-        if exc is None or isinstance(exc, DownloadError):
-            return False
-        if isinstance(exc, GatedRepoError):
-            raise DownloadError(
-                f"{repo} is gated: accept its terms on the Hub, then give an access token "
-                "(the token field, --token, or HF_TOKEN)"
-            ) from None
-        if isinstance(exc, RepositoryNotFoundError):
-            raise DownloadError(f"{repo} was not found on the Hub (or it is private and needs a token)") from None
-        if isinstance(exc, OfflineModeIsEnabled):
-            raise DownloadError("HF_HUB_OFFLINE is set: unset it to download") from None
-        if isinstance(exc, HfHubHTTPError):
-            raise DownloadError(f"the Hub refused {repo}: {one_line(exc)}") from None
-        if isinstance(exc, OSError) and getattr(exc, "errno", None) == errno.ENOSPC:
-            return False
-        if type(exc).__module__.startswith(("httpx", "httpcore")):
+    repo = entry.repo
+    try:
+        yield
+    except GatedRepoError:  # before its parent class, RepositoryNotFoundError
+        raise DownloadError(
+            f"{repo} is gated: accept its terms on the Hub, then give an access token "
+            "(the token field, --token, or HF_TOKEN)"
+        ) from None
+    except RepositoryNotFoundError:
+        raise DownloadError(f"{repo} was not found on the Hub (or it is private and needs a token)") from None
+    except OfflineModeIsEnabled:
+        raise DownloadError("HF_HUB_OFFLINE is set: unset it to download") from None
+    except HfHubHTTPError as exc:
+        raise DownloadError(f"the Hub refused {repo}: {one_line(exc)}") from None
+    except Exception as exc:
+        if type(exc).__module__.startswith(("httpx", "httpcore")):  # after huggingface_hub's own retries
             raise DownloadError(f"cannot reach the Hub for {repo}: {one_line(exc)}") from None
-        return False
+        raise
 
 
 class _Meter:

@@ -154,6 +154,8 @@ def test_no_space_left_during_the_transfer_cleans_up(hub, small_disk):
 def test_unknown_repository_and_paths_out_of_the_folder_are_refused(hub, tmp_path):
     with pytest.raises(DownloadError, match="not known"):
         download(replace(ENTRY, repo=None), tmp_path, endpoint=hub.url)
+    with pytest.raises(DownloadError, match="cannot reach the Hub"):
+        download(ENTRY, tmp_path, endpoint="http://127.0.0.1:9")  # nothing listens on the discard port
     with pytest.raises(DownloadError, match="comes with Redraft"):
         download(replace(ENTRY, id="bundled", repo=None), tmp_path, endpoint=hub.url)
     with pytest.raises(DownloadError, match="not found"):
