@@ -7,6 +7,7 @@ window is built, and the engine is shut down when the window closes or the appli
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import os
 import sys
@@ -14,12 +15,21 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 from PySide6.QtGui import QKeySequence
-from PySide6.QtWidgets import QApplication, QFileDialog, QLabel, QMainWindow, QMessageBox, QTabWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QPushButton,
+    QTabWidget,
+)
 
 from app.document_tab import DocumentTab
 from app.editor import Editor
 from app.engine_bridge import EngineBridge
 from app.journal import Journal, JournalEntry, JournalKeeper
+from app.model_manager import ModelManager
 from app.recent_files import RecentFiles
 from app.settings import Settings, apply_theme
 from app.settings_dialog import SettingsDialog
@@ -60,7 +70,11 @@ class MainWindow(QMainWindow):
             self._add_tab(TextBuffer(), "")
         model = chosen_model(self.preferences.model or None)
         self.run_label = QLabel("Loading the model…")
-        self.model_label = QLabel(f"Model: {NAME if model == BUNDLED else model}")
+        # The model button opens the model manager, which is also the picker of the models found on disk.
+        self.model_label = QPushButton(f"Model: {NAME if model == BUNDLED else model}")
+        self.model_label.setFlat(True)
+        self.model_label.clicked.connect(self.open_model_manager)
+        self.model_manager: ModelManager | None = None
         if model == BUNDLED:
             self.model_label.setToolTip(ABOUT)
         self.statusBar().addPermanentWidget(self.file_label)
@@ -105,6 +119,8 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         for index in range(self.tabs.count()):
             self.tabs.widget(index).editor.cancel_rewrite()
+        if self.model_manager is not None:
+            self.model_manager.shutdown()
         self.bridge.shutdown()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
@@ -174,6 +190,19 @@ class MainWindow(QMainWindow):
             self.model_label.setText(f"Model: {NAME if model == BUNDLED else model}")
             self.run_label.setText("Loading the model…")
             self.bridge.load(model, new.device or None, new.context_budget)
+
+    def open_model_manager(self) -> ModelManager:
+        """Show the model manager (built once, so a download keeps running while it is closed) and rescan."""
+        if self.model_manager is None:
+            self.model_manager = ModelManager(self.settings, self)
+            self.model_manager.modelChosen.connect(self._on_model_chosen)
+        self.model_manager.rescan()
+        self.model_manager.show()
+        self.model_manager.raise_()
+        return self.model_manager
+
+    def _on_model_chosen(self, spec: str) -> None:
+        self.apply_preferences(dataclasses.replace(self.preferences, model=spec))
 
     def _apply_to_editor(self, editor: Editor) -> None:
         editor.steps, editor.seed = self.preferences.steps, self.preferences.seed
