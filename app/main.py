@@ -33,6 +33,7 @@ from app.model_manager import ModelManager
 from app.recent_files import RecentFiles
 from app.settings import Settings, apply_theme
 from app.settings_dialog import SettingsDialog
+from app.single_instance import InstanceServer, hand_over
 from app.text_buffer import TextBuffer
 from app.unsaved import ask_to_restore, ask_to_save, buffer_for
 from engine import chosen_model
@@ -235,6 +236,14 @@ class MainWindow(QMainWindow):
         if not self.open_file(path):
             QMessageBox.warning(self, "Redraft", self.errors[-1])
 
+    def open_handed_over(self, paths: list[str]) -> None:
+        """Files from a second `redraft FILE` start (app/single_instance.py): open them and come to the front."""
+        for path in paths:
+            self._open_interactively(path)
+        self.showNormal() if self.isMinimized() else self.show()
+        self.raise_()
+        self.activateWindow()
+
     def open_file(self, path: str) -> bool:
         """Open `path` in a new tab (or show its tab); False and a message in `errors` when it cannot be read."""
         for index in range(self.tabs.count()):
@@ -310,10 +319,18 @@ def create_main_window(
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Open the editor on `argv`'s files, or hand them to the instance already running (then exit 0)."""
     args = sys.argv[1:] if argv is None else argv
     app = QApplication.instance() or QApplication([sys.argv[0], *args])
-    window = create_main_window(args)
+    paths = [arg for arg in args if not arg.startswith("-")]
+    if hand_over(paths):
+        return 0
+    instance = InstanceServer(parent=app)
+    instance.listen()  # False (no hand-over for later starts) is not a reason to refuse to start
+    window = create_main_window(paths)
+    instance.openRequested.connect(window.open_handed_over)
     app.aboutToQuit.connect(window.shutdown)
+    app.aboutToQuit.connect(instance.close)
     window.show()
     window.offer_recovery()
     for error in window.errors:

