@@ -16,6 +16,8 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import (
     DiffusionGemmaConfig,
     DiffusionGemmaForBlockDiffusion,
+    Gemma4ForCausalLM,
+    Gemma4TextConfig,
     PreTrainedTokenizerFast,
 )
 
@@ -131,3 +133,34 @@ def save_checkpoint(folder: Path, seed: int = 0, max_denoising_steps: int = 8, *
         json.dumps({**GENERATION_CONFIG, "max_denoising_steps": max_denoising_steps})
     )
     return folder
+
+
+def gemma4_causal_config(diffusion_config: DiffusionGemmaConfig) -> Gemma4TextConfig:
+    """An autoregressive Gemma 4 text config of exactly the diffusion model's shape, for side-by-side speed.
+
+    DiffusionGemma's layer is Gemma 4's MoE layer (dense MLP + routed experts in parallel) without per-layer
+    inputs, KV sharing or K=V global attention; switching those off here makes the two weight sets the same
+    size, layer by layer (the diffusion model ties its encoder and decoder to one set).
+    """
+    text = diffusion_config.text_config.to_dict()
+    keep = (
+        "vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+        "num_key_value_heads", "head_dim", "hidden_activation", "max_position_embeddings", "rms_norm_eps",
+        "pad_token_id", "eos_token_id", "bos_token_id", "tie_word_embeddings", "sliding_window", "layer_types",
+        "rope_parameters", "num_experts", "top_k_experts", "moe_intermediate_size", "per_layer_config",
+    )
+    return Gemma4TextConfig(
+        **{key: text[key] for key in keep},
+        final_logit_softcapping=diffusion_config.text_config.final_logit_softcapping,
+        enable_moe_block=True,
+        hidden_size_per_layer_input=0,
+        num_kv_shared_layers=0,
+        attention_k_eq_v=False,
+    )
+
+
+def build_causal_model(seed: int = 0, **config_kwargs) -> Gemma4ForCausalLM:
+    """A random-weight autoregressive Gemma 4 of the same shape as `build_model(**config_kwargs)`."""
+    torch.manual_seed(seed)
+    model = Gemma4ForCausalLM(gemma4_causal_config(diffusion_gemma_config(**config_kwargs)))
+    return model.eval()
