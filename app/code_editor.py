@@ -39,6 +39,7 @@ class CodeEditor(QPlainTextEdit):
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
         self._overlay: list[QTextEdit.ExtraSelection] = []
+        self._margin = -1
         self.line_numbers = _LineNumbers(self)
         self.blockCountChanged.connect(self._update_margin)
         self.updateRequest.connect(self._on_update_request)
@@ -81,15 +82,17 @@ class CodeEditor(QPlainTextEdit):
         return 12 + self.fontMetrics().horizontalAdvance("9") * max(digits, 2)
 
     def _update_margin(self, _count: int = 0) -> None:
-        self.setViewportMargins(self.line_number_width(), 0, 0, 0)
+        width = self.line_number_width()
+        if width != self._margin:  # setViewportMargins relayouts even when nothing changes: costly per update
+            self._margin = width
+            self.setViewportMargins(width, 0, 0, 0)
 
     def _on_update_request(self, rect: QRect, dy: int) -> None:
+        # Qt sends one of these for every re-laid-out block (a highlighting burst sends thousands): stay cheap.
         if dy:
             self.line_numbers.scroll(0, dy)
         else:
             self.line_numbers.update(0, rect.y(), self.line_numbers.width(), rect.height())
-        if rect.contains(self.viewport().rect()):
-            self._update_margin()
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)

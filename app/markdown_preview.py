@@ -56,6 +56,7 @@ class MarkdownPreview(QTextBrowser):
         self._timer.setInterval(DEBOUNCE_MS)
         self._timer.timeout.connect(self.render_now)
         self.html = ""
+        self._rendered = ""
 
     def schedule(self, source) -> None:
         """Re-render from `source()` (a callable returning the text) DEBOUNCE_MS after the last call."""
@@ -66,7 +67,11 @@ class MarkdownPreview(QTextBrowser):
         self._timer.stop()
         if self._source is None:
             return
-        self.html = render_markdown(self._source())
+        text = self._source()
+        if text == self._rendered and self.html:
+            return  # highlighting re-formats blocks and Qt reports that as a change: nothing to render
+        self._rendered = text
+        self.html = render_markdown(text)
         bar = self.verticalScrollBar()
         position = bar.value()
         self.setHtml(self.html)

@@ -220,3 +220,17 @@ def test_file_shortcuts_and_tab_titles(qtbot, window, tmp_path):
     assert path.read_text() == "more keys\n" and window.tabs.tabText(0) == "keys.txt"
     qtbot.keyClick(window.editor, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 1 and window.tab.buffer.path is None  # a fresh Untitled tab remains
+
+
+def test_save_waits_while_a_rewrite_shows_draft_text(window, tmp_path):
+    from app.rewrite_session import RewriteSession
+
+    (path := tmp_path / "busy.txt").write_text("keep this\n")
+    assert window.open_file(str(path))
+    window.editor.session = RewriteSession(window.editor.document(), 0, 4)  # a run in progress, no engine
+    _type_at_start(window.editor, "x")
+    assert not window.save()
+    assert "A rewrite is in progress" in window.tab.notice.label.text()
+    assert path.read_text() == "keep this\n"
+    window.editor.session.cancel()
+    assert window.save() and path.read_text() == "xkeep this\n"
