@@ -146,7 +146,31 @@ def _from_hf_cache(catalog: tuple[CatalogEntry, ...]) -> list[FoundModel]:
             _describe(g, "hf-cache", catalog, model_id=f"{repo.repo_id}/{g.name}", repo=repo.repo_id)
             for g in sorted(snapshot.glob("*.gguf"))
         )
-    return models
+    return models + _unfinished_in_hf_cache(Path(constants.HF_HUB_CACHE), {m.id for m in models})
+
+
+def _unfinished_in_hf_cache(cache: Path, listed: set[str]) -> list[FoundModel]:
+    """Repositories whose only trace is an interrupted huggingface_hub download (`blobs/*.incomplete`, left
+    when the process was killed): the cache scan does not list them, the user should hear of them."""
+    found = []
+    for folder in sorted(cache.glob("models--*")):
+        repo_id = folder.name.removeprefix("models--").replace("--", "/")
+        partial = list((folder / "blobs").glob("*.incomplete"))
+        if not partial or any(i == repo_id or i.startswith(repo_id + "/") for i in listed):
+            continue
+        size = sum(p.stat().st_size for p in partial)
+        found.append(
+            FoundModel(
+                repo_id,
+                "unknown",
+                str(folder),
+                size,
+                "hf-cache",
+                problem=f"unfinished Hugging Face download ({size / 1e6:,.0f} MB in {len(partial)} file(s)); "
+                "run the download again to finish it",
+            )
+        )
+    return found
 
 
 def _describe(

@@ -108,3 +108,24 @@ def test_found_models_are_matched_and_checked(tmp_path, checkpoint, monkeypatch)
     assert found[str(loose)].spec == str(loose)
     bundled = [m for m in found.values() if m.source == "bundled"]
     assert [m.spec for m in bundled] == ["bundled"]
+
+
+def test_an_interrupted_hugging_face_download_is_reported(tmp_path, checkpoint, monkeypatch):
+    from engine.discovery import find_models
+    from tests.test_hf_cache import put_in_cache
+
+    monkeypatch.delenv("REDRAFT_MODEL", raising=False)
+    cache = tmp_path / "hub"
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(cache))
+    put_in_cache(cache, checkpoint)  # a complete one: listed, no problem
+    # What a killed `hf download` leaves: refs and blobs/<etag>.<id>.incomplete, no snapshot files yet.
+    killed = cache / "models--google--diffusiongemma-26B-A4B-it"
+    (killed / "blobs").mkdir(parents=True)
+    (killed / "refs").mkdir()
+    (killed / "refs" / "main").write_text("1" * 40)
+    (killed / "blobs" / ("a" * 64 + ".1234abcd.incomplete")).write_bytes(b"\0" * 3_000_000)
+    found = {m.id: m for m in find_models() if m.source == "hf-cache"}
+    assert found["google/tiny-diffusion-gemma"].problem is None
+    assert found["google/diffusiongemma-26B-A4B-it"].problem == (
+        "unfinished Hugging Face download (3 MB in 1 file(s)); run the download again to finish it"
+    )
