@@ -15,13 +15,13 @@ are said in the status line); the buffer refuses files over EDIT_MAX_BYTES at op
 
 from __future__ import annotations
 
-from PySide6.QtCore import QFileSystemWatcher, Qt, Signal
+from PySide6.QtCore import QEvent, QFileSystemWatcher, Qt, Signal
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.editor import Editor
 from app.engine_bridge import EngineBridge
-from app.highlighter import PygmentsHighlighter, lexer_for
+from app.highlighter import PygmentsHighlighter, is_dark, lexer_for
 from app.markdown_preview import MarkdownPreview, is_markdown
 from app.text_buffer import TextBuffer, disk_stamp
 from engine.documents import DocumentError
@@ -87,6 +87,7 @@ class DocumentTab(QWidget):
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter, 1)
         self.highlighter: PygmentsHighlighter | None = None
+        self._too_big_to_highlight = False
         self._accepted = _NOTHING
         self._watcher = QFileSystemWatcher(self)
         self._watcher.fileChanged.connect(self._on_file_changed)
@@ -115,7 +116,7 @@ class DocumentTab(QWidget):
         if self.highlighter is not None:
             parts.append(self.highlighter.lexer.name)
         size = self.editor.document().characterCount()
-        if size > HIGHLIGHT_MAX_CHARS:
+        if self._too_big_to_highlight:
             parts.append("no highlighting (large file)")
         if self._markdown() and size > PREVIEW_MAX_CHARS:
             parts.append("no preview (large file)")
@@ -133,9 +134,12 @@ class DocumentTab(QWidget):
             self.highlighter.setDocument(None)
             self.highlighter.deleteLater()
             self.highlighter = None
+        self._too_big_to_highlight = False
         if lexer is not None and self.highlighter is None:
             if self.editor.document().characterCount() <= HIGHLIGHT_MAX_CHARS:
                 self.highlighter = PygmentsHighlighter(self.editor.document(), lexer)
+            else:
+                self._too_big_to_highlight = True
         self.preview.setVisible(self._markdown())
         if self._markdown():
             self.splitter.setSizes([1, 1])
@@ -146,6 +150,11 @@ class DocumentTab(QWidget):
             self._watcher.addPath(str(path))
         self.titleChanged.emit(self.title())
         self.infoChanged.emit()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.highlighter is not None:
+            self.highlighter.set_dark(is_dark(self.palette()))  # a theme switch recolours the code
 
     def _on_text_changed(self) -> None:
         if self._markdown() and self.editor.document().characterCount() <= PREVIEW_MAX_CHARS:

@@ -109,7 +109,7 @@ def lex_line(lexer: RegexLexer, text: str, stack: Stack) -> tuple[list[tuple[int
     return tokens, tuple(statestack)
 
 
-def _is_dark(palette: QPalette) -> bool:
+def is_dark(palette: QPalette) -> bool:
     return palette.color(QPalette.ColorRole.Base).lightness() < 128
 
 
@@ -122,7 +122,8 @@ class PygmentsHighlighter(QSyntaxHighlighter):
         self._states: dict[Stack, int] = {ROOT: 0}
         self._stacks: list[Stack] = [ROOT]
         if dark is None:
-            dark = _is_dark(QApplication.palette())
+            dark = is_dark(QApplication.palette())
+        self.dark = dark
         self.style = get_style_by_name("monokai" if dark else "default")
         self._formats: dict[_TokenType, QTextCharFormat | None] = {}
         self._deadline: float | None = None  # the end of the current burst
@@ -132,6 +133,14 @@ class PygmentsHighlighter(QSyntaxHighlighter):
         self._burst_end.setSingleShot(True)
         self._burst_end.setInterval(0)
         self._burst_end.timeout.connect(self._end_burst)
+
+    def set_dark(self, dark: bool) -> None:
+        """Switch between the light and the dark colours (a theme change); re-highlights when they differ."""
+        if dark != self.dark:
+            self.dark = dark
+            self.style = get_style_by_name("monokai" if dark else "default")
+            self._formats.clear()
+            self.rehighlight()
 
     def stack_of(self, state: int) -> Stack:
         return self._stacks[state] if 0 <= state < len(self._stacks) else ROOT

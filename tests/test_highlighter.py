@@ -132,3 +132,26 @@ def test_qt_calls_do_not_leak_references_to_none():
     for _ in range(1000):
         document.setModified(False)
     assert sys.getrefcount(None) >= before - 10
+
+
+def test_a_dark_palette_switches_to_dark_colours(qtbot, tmp_path, monkeypatch):
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QPalette
+
+    from app.main import create_main_window
+    from engine import MODEL_ENV
+
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "no-model"))
+    (path := tmp_path / "t.py").write_text("def f():\n    pass\n")
+    window = create_main_window([str(path)], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    tab, document = window.tab, window.editor.document()
+    palette = QPalette(tab.palette())
+    palette.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
+    tab.setPalette(palette)
+    assert tab.highlighter.dark
+    qtbot.waitUntil(lambda: tab.highlighter.done)
+    (fmt,) = formats_at(document, 0, 0)
+    monokai = get_style_by_name("monokai").style_for_token(Keyword)["color"]
+    assert fmt.foreground().color() == QColor(f"#{monokai}") != color(Keyword)
+    window.shutdown()
