@@ -8,6 +8,7 @@ window is built, and the engine is shut down when the window closes or the appli
 from __future__ import annotations
 
 import dataclasses
+import gc
 import itertools
 import os
 import sys
@@ -110,6 +111,9 @@ class MainWindow(QMainWindow):
     def _on_model_loaded(self, info) -> None:
         self.run_label.setText("Ready — Ctrl+J rewrites the selection")
         self.model_label.setToolTip(f"{info.id}\n{info.family} · {info.backend} · {info.device} · {info.dtype}")
+        # The model libraries leave millions of long-lived objects; a full collection walking them all held
+        # the GUI thread for ~300 ms mid-rewrite (tests/bench/gui_latency.py). Frozen, they are never scanned.
+        gc.freeze()
 
     def _on_model_failed(self, message: str) -> None:
         self.run_label.setText("No model")
