@@ -59,7 +59,9 @@ class RewriteSession:
     Attributes:
         state: "running" (drafts arriving), "done" (final text shown, waiting for accept), "accepted",
             "cancelled", "interrupted" (the user edited the span) or "failed" (error: original restored).
-        original: the span's text at start.
+            While "done", `show_pieces` may show another text (a hunk review) in place of the final one.
+        original: the span's text at start, exactly as stored (blocks joined with "\\n").
+        seed: the seed of the request (the editor sets it; a rerun uses a new one).
         draft: the newest Draft shown, result: the EditResult once it came, error: a message when failed.
     """
 
@@ -87,10 +89,8 @@ class RewriteSession:
         self._end = QTextCursor(document)
         self._end.setPosition(end)
         self._end.setKeepPositionOnInsert(True)
-        probe = QTextCursor(document)
-        probe.setPosition(start)
-        probe.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
-        self.original = probe.selection().toPlainText()
+        self.original = _raw_slice(document, start, end)
+        self.seed: int | None = None  # the seed the request carries (set by the caller)
         self._top = -1  # the undo stack's size right after our block
         self._shown: str | None = None  # the text our undo block put in the span (None: original shown)
         self._pieces: list[tuple[str, str]] = []  # (text, kind) of what is shown
@@ -113,6 +113,11 @@ class RewriteSession:
     @property
     def active(self) -> bool:
         return self.state in ("running", "done")
+
+    @property
+    def final_text(self) -> str:
+        """The result's text as the document holds it (line breaks normalized); empty before the result."""
+        return _normalize(self.result.text) if self.result is not None else ""
 
     def request(self, **options) -> EditRequest:
         """The engine request for this span (code point offsets, as the engine counts)."""
@@ -150,6 +155,13 @@ class RewriteSession:
         self._pieces = [
             (_normalize(p), _kind(p, c, conf)) for p, c, conf in zip(pieces, changed, confidence, strict=True)
         ]
+        self._show("".join(text for text, _ in self._pieces))
+
+    def show_pieces(self, pieces: list[tuple[str, str]]) -> None:
+        """Once done, show other text in the span (a hunk review's choice): (text, highlight kind) pieces."""
+        if self.state != "done":
+            return
+        self._pieces = [(_normalize(text), kind) for text, kind in pieces]
         self._show("".join(text for text, _ in self._pieces))
 
     def finish(self, result: EditResult) -> None:
@@ -289,6 +301,13 @@ class RewriteSession:
         self._suspended = False
         self._pieces = []
         self._detach()
+
+
+def _raw_slice(document: QTextDocument, start: int, end: int) -> str:
+    # The text exactly as stored: QTextDocumentFragment.toPlainText() would turn no-break spaces into spaces,
+    # and whatever comes back from `original` (a rejected hunk) must be byte-identical.
+    raw = document.toRawText().encode("utf-16-le", "surrogatepass")[2 * start : 2 * end]
+    return raw.decode("utf-16-le", "surrogatepass").replace("\u2029", "\n")
 
 
 def _kind(piece: str, changed: bool, confidence: float) -> str:
