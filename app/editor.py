@@ -249,6 +249,7 @@ class Editor(CodeEditor):
             self.box.place(self._box_anchor())
         if self.review is None or self.review.current is None:
             return
+        # Below the span's last line (never over the text being reviewed), starting under the current hunk.
         position = self.session.start
         for text, kind in self.review.segments():
             if kind == "current":
@@ -256,7 +257,11 @@ class Editor(CodeEditor):
             position += utf16_len(text)
         cursor = QTextCursor(self.document())
         cursor.setPosition(position)
-        self.bar.show_review(self.review, self.cursorRect(cursor))
+        left = self.cursorRect(cursor).left()
+        cursor.setPosition(self.session.end)
+        below = self.cursorRect(cursor)
+        below.moveLeft(left)
+        self.bar.show_review(self.review, below)
 
     def _on_box_submitted(self, mode: str, instruction: str) -> None:
         self.setFocus()
@@ -284,7 +289,7 @@ class Editor(CodeEditor):
             self._start_review()
             self.statusChanged.emit(
                 f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
-                f" — {describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel"
+                f" — {len(self.review.hunks)} changes to review: Y keep · N drop · Enter keep the rest · Esc cancel"
             )
         elif session.state == "failed":
             self.statusChanged.emit(f"Rewrite failed: {session.error}")
