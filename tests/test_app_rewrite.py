@@ -486,3 +486,53 @@ def test_closing_the_window_during_a_run_stops_the_engine_cleanly(qtbot, window,
     assert editor.session.state == "cancelled" and editor.toPlainText() == TEXT
     warnings = [r.message for r in qtlog.records if "thread" in r.message.lower()]
     assert not warnings
+
+
+def test_typing_during_the_review(qtbot, window):
+    editor = window.editor
+    _run_until_hunks(qtbot, editor, 1)
+    final = editor.session.final_text
+    cursor = editor.textCursor()
+    cursor.setPosition(0)
+    editor.setTextCursor(cursor)
+    qtbot.keyClicks(editor, "Ab ")  # outside the span: the review goes on, the bar follows the span
+    assert editor.review is not None and editor.bar.isVisible()
+    start = TEXT.index(HUNK_SPAN)
+    qtbot.keyClick(editor, Qt.Key.Key_Tab)
+    assert editor.toPlainText() == "Ab " + TEXT[:start] + final + TEXT[start + len(HUNK_SPAN) :]
+    editor.document().undo()
+    assert editor.toPlainText() == "Ab " + TEXT
+    while editor.document().isUndoAvailable():
+        editor.document().undo()
+    assert editor.toPlainText() == TEXT
+    # Inside the span: the review ends, the original is back with the typing in it.
+    _run_until_hunks(qtbot, editor, 1)
+    session = editor.session
+    cursor.setPosition(session.start + 2)
+    editor.setTextCursor(cursor)
+    qtbot.keyClicks(editor, "Q")
+    assert session.state == "cancelled" and editor.review is None and not editor.bar.isVisible()
+    assert editor.toPlainText() == TEXT[: start + 2] + "Q" + TEXT[start + 2 :]
+
+
+def test_clicking_back_into_the_text_closes_the_box(qtbot, window):
+    editor = window.editor
+    editor.selectAll()
+    qtbot.keyClick(editor, Qt.Key.Key_J, Qt.KeyboardModifier.ControlModifier)
+    assert editor.box.isVisible()
+    qtbot.mouseClick(editor.viewport(), Qt.MouseButton.LeftButton)
+    assert not editor.box.isVisible() and editor.session is None and editor.toPlainText() == TEXT
+
+
+def test_the_original_span_is_kept_exactly_as_stored(qtbot):
+    from PySide6.QtGui import QTextDocument
+
+    from app.rewrite_session import RewriteSession
+
+    text = "x 🦊 a\u00a0b\u2028c\nd e"  # a no-break space and a line separator, which toPlainText() would change
+    document = QTextDocument()
+    document.setPlainText(text)
+    start, end = index_to_utf16(text, 4), index_to_utf16(text, len(text) - 2)
+    session = RewriteSession(document, start, end)
+    assert session.original == "a\u00a0b\u2028c\nd"
+    session.cancel()
