@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from app.system_libs import XCB_LIBRARIES, check_before_qt, missing_libraries, missing_message, needed_libraries
 
@@ -53,3 +54,11 @@ def test_offscreen_needs_no_xcb_libraries_and_this_machine_has_qts():
     assert "libxcb-cursor.so.0" not in needed_libraries("offscreen")
     assert needed_libraries("xcb") == XCB_LIBRARIES
     assert check_before_qt("offscreen") is None
+
+
+def test_the_deb_depends_on_every_library_the_launcher_checks():
+    control = (Path(__file__).resolve().parent.parent / "packaging" / "linux" / "control").read_text()
+    depends_line = next(line for line in control.splitlines() if line.startswith("Depends:"))
+    depends = {item.split("(")[0].strip() for item in depends_line.removeprefix("Depends:").split(",")}
+    assert set(XCB_LIBRARIES.values()) <= depends
+    assert {"libxcb-cursor0", "libxkbcommon-x11-0", "libegl1", "fontconfig"} <= depends
