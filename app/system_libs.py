@@ -61,5 +61,10 @@ def check_before_qt(platform: str | None = None) -> str | None:
     """None when Qt can start here, else the one-line message to print."""
     if not sys.platform.startswith("linux"):
         return None
+    platform = platform if platform is not None else os.environ.get("QT_QPA_PLATFORM", "")
+    if platform.split(":", 1)[0] in ("", "xcb", "wayland") and not (
+        os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+    ):  # Qt aborts without a display, too
+        return "Redraft cannot start: no display (DISPLAY and WAYLAND_DISPLAY are unset); run it in a desktop session"
     missing = missing_libraries(needed_libraries(platform))
     return missing_message(missing) if missing else None

@@ -62,3 +62,14 @@ def test_the_deb_depends_on_every_library_the_launcher_checks():
     depends = {item.split("(")[0].strip() for item in depends_line.removeprefix("Depends:").split(",")}
     assert set(XCB_LIBRARIES.values()) <= depends
     assert {"libxcb-cursor0", "libxkbcommon-x11-0", "libegl1", "fontconfig"} <= depends
+
+
+def test_no_display_is_one_line_and_exit_1_instead_of_a_qt_abort():
+    environment = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    environment["QT_QPA_PLATFORM"] = "xcb"
+    result = subprocess.run(
+        [sys.executable, "-m", "app.launcher"], cwd=os.getcwd(), env=environment, capture_output=True, text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("Redraft cannot start: no display")
