@@ -10,7 +10,7 @@ xcb plugin loads), Windows an Inno Setup installer (packaging/windows/redraft.is
 macOS a signed (when REDRAFT_CODESIGN_IDENTITY is set) and notarized (when APPLE_ID, APPLE_TEAM_ID and
 APPLE_APP_PASSWORD are set too) `.dmg` made with hdiutil. Without credentials the macOS app is ad-hoc signed.
 
-`--smoke` (Linux): the frozen `--self-test` under Qt's offscreen platform and under a real X server (Xvfb),
+`--smoke` (Linux): the desktop entry and metainfo validated, the frozen `--self-test` under Qt's offscreen platform and under a real X server (Xvfb),
 the `.deb` installed with `dpkg --root` into a temporary root and run from there as an unprivileged user
 for whom the install location is read-only, `ldd` on every ELF file of the bundle, no CUDA library in it,
 and the sizes. Any failure exits 1 with one line saying what failed.
@@ -173,7 +173,15 @@ def as_unprivileged() -> list[str]:
     return ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
 
 
+def validate_desktop_files() -> None:
+    linux = ROOT / "packaging" / "linux"
+    run(["desktop-file-validate", str(linux / "redraft.desktop")], "desktop-file-validate")
+    run(["appstreamcli", "validate", "--no-net", str(linux / "app.redraft.Redraft.metainfo.xml")], "appstreamcli validate")
+
+
 def smoke_linux(bundle: Path, deb: Path) -> None:
+    validate_desktop_files()
+    print("  desktop entry and AppStream metainfo: valid")
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("QT_", "PYTHON", "VIRTUAL_ENV"))}
     executable = bundle / "redraft"
     with tempfile.TemporaryDirectory(prefix="redraft-smoke-") as folder:
