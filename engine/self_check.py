@@ -71,6 +71,28 @@ def check_diffusers() -> str:
     return f"diffusers {diffusers.__version__}: {pipeline_class.__name__} importable"
 
 
+def random_matrix(rng, rows: int, cols: int, scale: float = 1.0):
+    """Gaussian weights scaled by 1/sqrt(fan-in), float32 as GGUF stores them."""
+    import numpy as np
+
+    return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(np.float32)
+
+
+def add_llama_blocks(writer, rng, layers: int, hidden: int, ffn: int) -> None:
+    """The output norm and `layers` Llama-layout blocks (attention, SwiGLU), random weights, unit norms."""
+    import numpy as np
+
+    writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
+    for i in range(layers):
+        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, dtype=np.float32))
+        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
+            writer.add_tensor(f"blk.{i}.{name}.weight", random_matrix(rng, hidden, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, dtype=np.float32))
+        writer.add_tensor(f"blk.{i}.ffn_gate.weight", random_matrix(rng, ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_up.weight", random_matrix(rng, ffn, hidden))
+        writer.add_tensor(f"blk.{i}.ffn_down.weight", random_matrix(rng, hidden, ffn))
+
+
 def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64) -> Path:
     """A random-weight Llama-architecture GGUF with a byte-level SentencePiece vocabulary (~60 KB)."""
     import numpy as np
@@ -97,19 +119,8 @@ def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: 
     writer.add_eos_token_id(2)
     writer.add_add_space_prefix(False)
 
-    def matrix(rows: int, cols: int):
-        return (rng.standard_normal((rows, cols)) / np.sqrt(cols)).astype(np.float32)
-
-    writer.add_tensor("token_embd.weight", matrix(len(tokens), hidden))
-    writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
-    for i in range(layers):
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, dtype=np.float32))
-        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            writer.add_tensor(f"blk.{i}.{name}.weight", matrix(hidden, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", matrix(ffn, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", matrix(ffn, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", matrix(hidden, ffn))
+    writer.add_tensor("token_embd.weight", random_matrix(rng, len(tokens), hidden))
+    add_llama_blocks(writer, rng, layers, hidden, ffn)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()

@@ -17,7 +17,27 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
+from engine.catalog import CatalogEntry
+
 LFS_SUFFIXES = (".safetensors", ".gguf")
+
+# The catalog entry of the tiny checkpoint the tests serve as a Hub repository.
+REPO = "test-org/tiny-diffusion-gemma"
+ENTRY = CatalogEntry(
+    id="tiny-diffusion-gemma",
+    name="Tiny DiffusionGemma",
+    family="diffusion_gemma",
+    backend="diffusion_gemma",
+    format="safetensors",
+    architecture="diffusion_gemma",
+    repo=REPO,
+    files=("*.json", "*.jinja", "*.safetensors"),
+    size_gb=0.003,
+    memory_gb={"fp32": 0.01},
+    canvas_length=32,
+    license="Apache-2.0",
+    good_for="tests",
+)
 
 
 @dataclass

@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 from gguf import GGUFWriter, TokenType
 
+from engine.self_check import add_llama_blocks, random_matrix
+
 SPECIALS = ["<unk>", "<s>", "</s>", "<|eot_id|>", "<|mdm_mask|>"]
 UNK, BOS, EOS, EOT, MASK = range(len(SPECIALS))
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "and", "a", "big", "red", "house", "is", "was", "in"]
@@ -87,20 +89,9 @@ def write_llada_gguf(
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(False)
 
-    def matrix(rows: int, cols: int, scale: float = 1.0) -> np.ndarray:
-        return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(np.float32)
-
     writer.add_tensor("token_embd.weight", (rng.standard_normal((vocab, hidden))).astype(np.float32))
-    writer.add_tensor("output_norm.weight", np.ones(hidden, dtype=np.float32))
-    writer.add_tensor("output.weight", matrix(vocab, hidden, 16.0 * sharpness))
-    for i in range(layers):
-        writer.add_tensor(f"blk.{i}.attn_norm.weight", np.ones(hidden, dtype=np.float32))
-        for name in ("attn_q", "attn_k", "attn_v", "attn_output"):
-            writer.add_tensor(f"blk.{i}.{name}.weight", matrix(hidden, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_norm.weight", np.ones(hidden, dtype=np.float32))
-        writer.add_tensor(f"blk.{i}.ffn_gate.weight", matrix(ffn, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_up.weight", matrix(ffn, hidden))
-        writer.add_tensor(f"blk.{i}.ffn_down.weight", matrix(hidden, ffn))
+    writer.add_tensor("output.weight", random_matrix(rng, vocab, hidden, 16.0 * sharpness))
+    add_llama_blocks(writer, rng, layers, hidden, ffn)
 
     writer.write_header_to_file()
     writer.write_kv_data_to_file()

@@ -12,27 +12,9 @@ from dataclasses import replace
 import pytest
 
 from engine import EditRequest, Engine, backend_for
-from engine.catalog import CatalogEntry
 from engine.discovery import find_models
 from engine.download import DownloadCancelled, DownloadError, DownloadProgress, download, model_folder
-from tests.hub_server import HubServer, Repo
-
-REPO = "test-org/tiny-diffusion-gemma"
-ENTRY = CatalogEntry(
-    id="tiny-diffusion-gemma",
-    name="Tiny DiffusionGemma",
-    family="diffusion_gemma",
-    backend="diffusion_gemma",
-    format="safetensors",
-    architecture="diffusion_gemma",
-    repo=REPO,
-    files=("*.json", "*.jinja", "*.safetensors"),
-    size_gb=0.003,
-    memory_gb={"fp32": 0.01},
-    canvas_length=32,
-    license="Apache-2.0",
-    good_for="tests",
-)
+from tests.hub_server import ENTRY, REPO, HubServer, Repo
 
 
 @pytest.fixture

@@ -11,25 +11,7 @@ from PySide6.QtCore import QSettings, Qt
 from app.main import create_main_window
 from app.settings import Settings
 from engine import MODEL_ENV
-from engine.catalog import CatalogEntry
-from tests.hub_server import HubServer, Repo
-
-REPO = "test-org/tiny-diffusion-gemma"
-ENTRY = CatalogEntry(
-    id="tiny-diffusion-gemma",
-    name="Tiny DiffusionGemma",
-    family="diffusion_gemma",
-    backend="diffusion_gemma",
-    format="safetensors",
-    architecture="diffusion_gemma",
-    repo=REPO,
-    files=("*.json", "*.jinja", "*.safetensors"),
-    size_gb=0.003,
-    memory_gb={"fp32": 0.01},
-    canvas_length=32,
-    license="Apache-2.0",
-    good_for="tests",
-)
+from tests.hub_server import ENTRY, REPO, HubServer, Repo
 
 
 @pytest.fixture

@@ -39,6 +39,7 @@ import torch
 from transformers import DynamicCache
 from transformers.utils import logging as hf_logging
 
+from tests.bench.engine_overhead import prefill_s as diffusion_prefill_s
 from tests.tiny_models import build_causal_model, build_model
 
 # The engine_overhead model (77M parameters, 8 experts top 2, 16k vocabulary): a step is ~0.25 s on the
@@ -68,21 +69,6 @@ def count_forwards(model, counter: list[int]) -> None:
         return forward(*args, **kwargs)
 
     model.forward = counted
-
-
-@torch.no_grad()
-def diffusion_prefill_s(model, prompt: torch.Tensor, canvas: int) -> float:
-    """The encoder pass over the prompt alone, as step 1.a of `generate` runs it."""
-    started = time.perf_counter()
-    length = prompt.shape[1]
-    cache = model._prepare_cache_for_generation(model.generation_config, batch_size=1, max_length=length + canvas)
-    positions = torch.arange(length, dtype=torch.int32).unsqueeze(0)
-    ids, masks = model._prepare_encoder_inputs(
-        input_ids=prompt, attention_mask=torch.ones_like(prompt, dtype=torch.bool), encoder_position_ids=positions,
-        past_key_values=cache, is_prefill=True, canvas_length=canvas, batch_size=1,
-    )
-    model.model.encoder(input_ids=ids, attention_mask=masks, past_key_values=cache, position_ids=positions)
-    return time.perf_counter() - started
 
 
 @torch.no_grad()

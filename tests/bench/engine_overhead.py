@@ -69,15 +69,15 @@ class BenchBackend(DiffusionGemmaBackend):
 
 
 @torch.no_grad()
-def prefill_s(model, prompt: torch.Tensor) -> float:
+def prefill_s(model, prompt: torch.Tensor, canvas: int = CANVAS) -> float:
     """The encoder pass over the prompt alone, as step 1.a of `generate` runs it."""
     started = time.perf_counter()
     length = prompt.shape[1]
-    cache = model._prepare_cache_for_generation(model.generation_config, batch_size=1, max_length=length + CANVAS)
+    cache = model._prepare_cache_for_generation(model.generation_config, batch_size=1, max_length=length + canvas)
     positions = torch.arange(length, dtype=torch.int32).unsqueeze(0)
     ids, masks = model._prepare_encoder_inputs(
         input_ids=prompt, attention_mask=torch.ones_like(prompt, dtype=torch.bool), encoder_position_ids=positions,
-        past_key_values=cache, is_prefill=True, canvas_length=CANVAS, batch_size=1,
+        past_key_values=cache, is_prefill=True, canvas_length=canvas, batch_size=1,
     )
     model.model.encoder(input_ids=ids, attention_mask=masks, past_key_values=cache, position_ids=positions)
     return time.perf_counter() - started
