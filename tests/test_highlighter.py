@@ -104,6 +104,41 @@ def test_an_edit_re_highlights_only_until_the_state_converges(qtbot):
     assert fmt.foreground().color() == color(String.Double)
 
 
+def stacks(document, highlighter):
+    block, out = document.begin(), []
+    while block.isValid():
+        out.append(highlighter.stack_of(block.userState()))
+        block = block.next()
+    return out
+
+
+def test_a_state_change_in_a_big_file_is_left_to_bursts_and_edits_between_bursts_are_followed(qtbot):
+    lines = [f"def f{i}(x):\n    return x * {i}  # note" for i in range(20000)]  # 40,000 blocks
+    document, highlighter = highlighted(qtbot, "\n".join(lines), cls=Counting)
+    Counting.calls = 0
+    cursor = QTextCursor(document.findBlockByNumber(20000))
+    cursor.insertText('"""')  # everything after it becomes a string
+    # Only one burst ran inside insertText (it used to visit every block to the end: 65 ms at 1 MB).
+    assert 100 < Counting.calls < 20000 / 2
+    # Edit above the block where the burst stopped before the next burst: the rest is still re-highlighted
+    # from the right place, and the result is what highlighting the final text from scratch gives.
+    Counting.calls = 0
+    QTextCursor(document.findBlockByNumber(30)).insertText("x = 1\n\n")
+    assert Counting.calls <= 3  # past the burst's deadline: the edited lines are visited and left, no more
+    QTextCursor(document.findBlockByNumber(20005)).insertText("y\n")
+    qtbot.waitUntil(lambda: highlighter.done, timeout=20000)
+    fresh, fresh_highlighter = highlighted(qtbot, document.toPlainText())
+    assert stacks(document, highlighter) == stacks(fresh, fresh_highlighter)
+    (fmt,) = formats_at(document, document.blockCount() - 1, 6)
+    assert fmt.foreground().color() == color(String.Double)
+    # A full pass (a theme switch) is spread over bursts as well and still reaches the last line.
+    highlighter.set_dark(True)
+    qtbot.waitUntil(lambda: highlighter.done, timeout=20000)
+    (fmt,) = formats_at(document, document.blockCount() - 1, 6)
+    monokai = get_style_by_name("monokai").style_for_token(String.Double)["color"]
+    assert fmt.foreground().color() == QColor(f"#{monokai}")
+
+
 def test_a_1_mb_file_is_highlighted_in_short_bursts(qtbot):
     line = "def f(x):  # comment\n    return {'key': [x, 1.5, None]}\n"
     text = line * (1024 * 1024 // len(line))
