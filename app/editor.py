@@ -289,7 +289,7 @@ class Editor(CodeEditor):
             self._start_review()
             self.statusChanged.emit(
                 f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
-                f" — {len(self.review.hunks)} changes to review: Y keep · N drop · Enter keep the rest · Esc cancel"
+                f" — {_count(len(self.review.hunks), 'change')} to review"  # the keys are on the hunk bar
             )
         elif session.state == "failed":
             self.statusChanged.emit(f"Rewrite failed: {session.error}")
@@ -375,3 +375,7 @@ class Editor(CodeEditor):
             self.statusChanged.emit("Rewrite stopped: you edited the span")
         self._refresh()
         self._place_floats()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

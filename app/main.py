@@ -217,12 +217,15 @@ class MainWindow(QMainWindow):
 
     def _build_file_menu(self) -> None:
         menu = self.menuBar().addMenu("&File")
+        menu.addAction("&New", QKeySequence.StandardKey.New, lambda: self._add_tab(TextBuffer(), ""))
         menu.addAction("&Open…", QKeySequence.StandardKey.Open, self._on_open)
         self.recent_menu = menu.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         menu.addAction("&Save", QKeySequence.StandardKey.Save, lambda: self.save())
         menu.addAction("Save &As…", QKeySequence("Ctrl+Shift+S"), lambda: self.save_as())
         menu.addAction("&Close Tab", QKeySequence("Ctrl+W"), lambda: self.close_tab(self.tabs.currentIndex()))
+        menu.addSeparator()
+        menu.addAction("&Quit", QKeySequence("Ctrl+Q"), self.close)  # closeEvent asks about unsaved tabs
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()

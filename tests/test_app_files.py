@@ -206,6 +206,8 @@ def test_file_shortcuts_and_tab_titles(qtbot, window, tmp_path):
     assert shortcuts["&Save"] == QKeySequence("Ctrl+S")
     assert shortcuts["Save &As…"] == QKeySequence("Ctrl+Shift+S")
     assert shortcuts["&Close Tab"] == QKeySequence("Ctrl+W")
+    assert shortcuts["&New"] == QKeySequence("Ctrl+N")
+    assert shortcuts["&Quit"] == QKeySequence("Ctrl+Q")
     (path := tmp_path / "keys.txt").write_text("keys\n")
     assert window.open_file(str(path))
     assert window.tabs.count() == 1  # the empty Untitled tab made way for the file
@@ -220,6 +222,11 @@ def test_file_shortcuts_and_tab_titles(qtbot, window, tmp_path):
     assert path.read_text() == "more keys\n" and window.tabs.tabText(0) == "keys.txt"
     qtbot.keyClick(window.editor, Qt.Key.Key_W, Qt.KeyboardModifier.ControlModifier)
     assert window.tabs.count() == 1 and window.tab.buffer.path is None  # a fresh Untitled tab remains
+    qtbot.keyClick(window.editor, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    assert window.tabs.count() == 2 and window.tab.buffer.path is None
+    window.close_tab(1)
+    qtbot.keyClick(window.editor, Qt.Key.Key_Q, Qt.KeyboardModifier.ControlModifier)  # nothing unsaved: no question
+    qtbot.waitUntil(lambda: not window.isVisible())
 
 
 def test_save_waits_while_a_rewrite_shows_draft_text(window, tmp_path):
