@@ -78,6 +78,17 @@ def random_matrix(rng, rows: int, cols: int, scale: float = 1.0):
     return (rng.standard_normal((rows, cols)) * scale / np.sqrt(cols)).astype(np.float32)
 
 
+def add_llama_shape(writer, *, context_length: int, hidden: int, layers: int, heads: int, ffn: int) -> None:
+    """The hyperparameters of a Llama-layout model (as many key-value heads as heads)."""
+    writer.add_context_length(context_length)
+    writer.add_embedding_length(hidden)
+    writer.add_block_count(layers)
+    writer.add_feed_forward_length(ffn)
+    writer.add_head_count(heads)
+    writer.add_head_count_kv(heads)
+    writer.add_layer_norm_rms_eps(1e-5)
+
+
 def add_llama_blocks(writer, rng, layers: int, hidden: int, ffn: int) -> None:
     """The output norm and `layers` Llama-layout blocks (attention, SwiGLU), random weights, unit norms."""
     import numpy as np
@@ -102,13 +113,7 @@ def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: 
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256 + [TokenType.NORMAL]
     writer = GGUFWriter(str(path), "llama")
-    writer.add_context_length(64)
-    writer.add_embedding_length(hidden)
-    writer.add_block_count(layers)
-    writer.add_feed_forward_length(ffn)
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(heads)
-    writer.add_layer_norm_rms_eps(1e-5)
+    add_llama_shape(writer, context_length=64, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
     writer.add_vocab_size(len(tokens))
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from gguf import GGUFWriter, TokenType
 
-from engine.self_check import add_llama_blocks, random_matrix
+from engine.self_check import add_llama_blocks, add_llama_shape, random_matrix
 
 SPECIALS = ["<unk>", "<s>", "</s>", "<|eot_id|>", "<|mdm_mask|>"]
 UNK, BOS, EOS, EOT, MASK = range(len(SPECIALS))
@@ -65,13 +65,7 @@ def write_llada_gguf(
 
     writer = GGUFWriter(str(path), architecture)
     writer.add_name(f"tiny-{architecture}")
-    writer.add_context_length(context_length)
-    writer.add_embedding_length(hidden)
-    writer.add_block_count(layers)
-    writer.add_feed_forward_length(ffn)
-    writer.add_head_count(heads)
-    writer.add_head_count_kv(heads)
-    writer.add_layer_norm_rms_eps(1e-5)
+    add_llama_shape(writer, context_length=context_length, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
     writer.add_rope_freq_base(10000.0)
     writer.add_vocab_size(vocab)
     writer.add_diffusion_shift_logits(shift_logits)
