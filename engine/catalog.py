@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-CATALOG_PATH = Path(__file__).resolve().parent.parent / "resources" / "models.json"
+
+def _catalog_path() -> Path:
+    """resources/ beside the packages (a checkout, an editable install, the frozen app), else where a wheel
+    installed it (pyproject.toml's data-files: <prefix>/share/redraft)."""
+    beside = Path(__file__).resolve().parent.parent / "resources" / "models.json"
+    return beside if beside.is_file() else Path(sys.prefix) / "share" / "redraft" / "models.json"
+
+
+CATALOG_PATH = _catalog_path()
 BACKENDS = ("diffusion_gemma", "llama_cpp")
 FORMATS = ("safetensors", "gguf")
 GB = 1_000_000_000

@@ -1,6 +1,10 @@
 """The catalog file as shipped, and its refusals: every entry well formed, nothing that escapes a folder."""
 
 import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -129,3 +133,27 @@ def test_an_interrupted_hugging_face_download_is_reported(tmp_path, checkpoint, 
     assert found["google/diffusiongemma-26B-A4B-it"].problem == (
         "unfinished Hugging Face download (3 MB in 1 file(s)); run the download again to finish it"
     )
+
+
+def test_a_wheel_installed_without_the_source_tree_finds_the_catalog(tmp_path):
+    """`pip install .` (not -e): the catalog travels as a data file and engine/catalog.py finds it there."""
+    root = Path(__file__).resolve().parent.parent
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, source / name)
+    for name in ("engine", "app", "resources"):
+        shutil.copytree(root / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", tmp_path, source], check=True)
+    shutil.rmtree(source)  # nothing of the tree is left to find
+    env = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
+    python = env / "bin" / "python"
+    (wheel,) = tmp_path.glob("redraft-*.whl")
+    subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], check=True)
+    shown = subprocess.run(
+        [python, "-c", "from engine.catalog import CATALOG_PATH, load_catalog; print(CATALOG_PATH, len(load_catalog()))"],
+        check=True, capture_output=True, text=True, cwd=tmp_path,
+    ).stdout.split()  # fmt: skip
+    assert shown == [str(env / "share" / "redraft" / "models.json"), str(len(load_catalog()))]
