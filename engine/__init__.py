@@ -1,13 +1,25 @@
-"""Redraft's engine: requests in, drafts and results out. No Qt here; used by app/ and the CLI."""
+"""Redraft's engine: requests in, drafts and results out. No Qt here; used by app/ and the CLI.
 
-from .backend import Backend
-from .backends import MODEL_ENV, REMOTE_MODEL_ENV, backend_for, chosen_model
-from .bundled import BUNDLED
-from .engine import Engine, Job
-from .prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
-from .types import (
+This module is the engine's public API: app/ imports nothing else of it (import-linter checks).
+"""
+
+from engine.backends import REMOTE_MODEL_ENV, backend_for
+from engine.documents import DocumentError, read_text_file, write_text_file_atomic
+from engine.engine import Engine, Job
+from engine.models.bundled import ABOUT as BUNDLED_ABOUT
+from engine.models.bundled import BUNDLED
+from engine.models.bundled import NAME as BUNDLED_NAME
+from engine.models.catalog import GB, CatalogEntry
+from engine.models.choice import MODEL_ENV, chosen_model
+from engine.models.discovery import FoundModel, Survey, survey
+from engine.models.download import DownloadCancelled, DownloadProgress, download
+from engine.offsets import index_to_utf16, utf16_to_index
+from engine.prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
+from engine.self_check import CheckResult, run_checks, write_tiny_llama_gguf
+from engine.types import (
     MODES,
     PLACEHOLDER,
+    Backend,
     Cancelled,
     Draft,
     EditRequest,
@@ -18,30 +30,14 @@ from .types import (
     Mode,
     RequestError,
     StopReason,
+    one_line,
 )
 
 __all__ = [
-    "BUNDLED",
-    "Backend",
-    "Cancelled",
-    "DEFAULT_CONTEXT_BUDGET",
-    "Draft",
-    "EditRequest",
-    "EditResult",
-    "Engine",
-    "EngineError",
-    "Job",
-    "MODEL_ENV",
-    "MODES",
-    "PLACEHOLDER",
-    "Mode",
-    "ModelInfo",
-    "ModelLoadError",
-    "PromptContext",
-    "REMOTE_MODEL_ENV",
-    "RequestError",
-    "StopReason",
-    "backend_for",
-    "build_context",
-    "chosen_model",
+    "BUNDLED", "BUNDLED_ABOUT", "BUNDLED_NAME", "DEFAULT_CONTEXT_BUDGET", "GB", "MODEL_ENV", "MODES", "PLACEHOLDER",
+    "REMOTE_MODEL_ENV", "Backend", "Cancelled", "CatalogEntry", "CheckResult", "DocumentError", "DownloadCancelled",
+    "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "FoundModel", "Job",
+    "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "StopReason", "Survey",
+    "backend_for", "build_context", "chosen_model", "download", "index_to_utf16", "one_line", "read_text_file",
+    "run_checks", "survey", "utf16_to_index", "write_text_file_atomic",
 ]

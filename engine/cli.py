@@ -11,13 +11,14 @@ import signal
 import sys
 from typing import TextIO
 
-from .backends import MODEL_ENV, backend_for, chosen_model
-from .bundled import ABOUT, BUNDLED, NAME
-from .documents import DocumentError, read_text_file, write_text_file_atomic
-from .engine import Engine
-from .language import language_for
-from .prompt import DEFAULT_CONTEXT_BUDGET
-from .types import MODES, Draft, EditRequest, EditResult, EngineError
+from engine.backends import backend_for
+from engine.models.choice import MODEL_ENV, chosen_model
+from engine.models.bundled import ABOUT, BUNDLED, NAME
+from engine.documents import DocumentError, read_text_file, write_text_file_atomic
+from engine.engine import Engine
+from engine.language import language_for
+from engine.prompt import DEFAULT_CONTEXT_BUDGET
+from engine.types import MODES, Draft, EditRequest, EditResult, EngineError
 
 
 class UsageError(Exception):
@@ -188,7 +189,7 @@ class _JsonView:
 
 
 def _models(args: argparse.Namespace, out: TextIO) -> int:
-    from .discovery import survey
+    from engine.models.discovery import survey
 
     seen = survey(folders=args.folder)
     if args.json:
@@ -220,9 +221,9 @@ def _models(args: argparse.Namespace, out: TextIO) -> int:
 def _download(args: argparse.Namespace, err: TextIO) -> int:
     import threading
 
-    from .catalog import entry_by_id, load_catalog
-    from .discovery import models_dir
-    from .download import DownloadCancelled, DownloadProgress, download
+    from engine.models.catalog import entry_by_id, load_catalog
+    from engine.models.discovery import models_dir
+    from engine.models.download import DownloadCancelled, DownloadProgress, download
 
     catalog = load_catalog()
     try:

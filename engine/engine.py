@@ -18,8 +18,8 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from .backend import Backend
-from .types import Draft, EditRequest, EditResult, EngineError, ModelInfo
+from engine.types import Backend
+from engine.types import Draft, EditRequest, EditResult, EngineError, ModelInfo
 
 
 @dataclass(eq=False)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from .types import EditRequest, Mode, RequestError
+from engine.types import DEFAULT_CONTEXT_BUDGET, EditRequest, Mode, RequestError
 
-DEFAULT_CONTEXT_BUDGET = 4096
+# (DEFAULT_CONTEXT_BUDGET lives with EditRequest, whose field it defaults.)
 
 SPAN_OPEN = "<redraft-span>"
 SPAN_CLOSE = "</redraft-span>"

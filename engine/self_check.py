@@ -137,7 +137,7 @@ def check_llama_cpp() -> str:
     import llama_cpp
     import numpy as np
 
-    from .llama_runtime import capture_llama_logs
+    from engine.backends.llamacpp.runtime import capture_llama_logs
 
     capture_llama_logs()
     with tempfile.TemporaryDirectory(prefix="redraft-self-test-") as folder:

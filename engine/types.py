@@ -1,17 +1,22 @@
-"""The values that cross the engine's boundary: requests in, drafts and results out.
+"""The values that cross the engine's boundary (requests in, drafts and results out) and the Backend protocol.
 
 All are frozen dataclasses so they can be handed between threads without copying.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, Protocol
 
 Mode = Literal["rewrite", "refine", "fill"]
-StopReason = Literal["converged", "max_steps", "eos", "cancelled", "error"]
+# eos: the model ended the text; converged: nothing changed any more; max_steps: out of steps; length: cut by the
+# canvas, the block budget or the context with no end token; cancelled; error (see EditResult.error).
+StopReason = Literal["converged", "max_steps", "eos", "length", "cancelled", "error"]
 
 MODES: tuple[Mode, ...] = ("rewrite", "refine", "fill")
+DEFAULT_CONTEXT_BUDGET = 4096  # tokens of the document a prompt carries, span included
 
 
 @dataclass(frozen=True)
@@ -30,6 +35,7 @@ class EditRequest:
     max_new_tokens: int | None = None
     steps: int | None = None
     seed: int | None = None
+    context_budget: int = DEFAULT_CONTEXT_BUDGET  # tokens of text around the span (span included); capped per model
     document_id: str = ""  # a new request for the same document supersedes the running one
 
     def __post_init__(self) -> None:
@@ -43,6 +49,8 @@ class EditRequest:
             raise ValueError("fill inserts at the cursor: start and end must be equal")
         if self.mode != "fill" and self.start == self.end:
             raise ValueError(f"{self.mode} needs a selection: start and end are equal")
+        if self.context_budget < 1:
+            raise ValueError(f"context_budget must be at least 1 token, not {self.context_budget}")
 
     @property
     def span(self) -> str:
@@ -140,3 +148,19 @@ class RequestError(EngineError):
 
 class Cancelled(Exception):
     """Raised inside a backend's loop when the cancel event is set; never escapes the engine."""
+
+
+class Backend(Protocol):
+    """The one interface every model backend implements (DiffusionGemma, llama.cpp, remote)."""
+
+    def load(self) -> ModelInfo:
+        """Load the model; raise `ModelLoadError` with a one-line reason."""
+
+    def edit(
+        self, request: EditRequest, on_draft: Callable[[Draft], None], cancel_event: threading.Event
+    ) -> EditResult:
+        """Run one edit, calling `on_draft` after each step; stop within one step of `cancel_event`."""
+
+    def info(self) -> ModelInfo: ...
+
+    def close(self) -> None: ...

@@ -2,7 +2,7 @@
 
 import sys
 
-from app.launcher import main
+from app.startup.launcher import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
 
-from engine.catalog import CatalogEntry
+from engine.models.catalog import CatalogEntry
 
 LFS_SUFFIXES = (".safetensors", ".gguf")
 

@@ -16,7 +16,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtTest import QTest
 from PySide6.QtWidgets import QApplication
 
-from app.main import create_main_window
+from app.window.main_window import create_main_window
 
 SPAN = "brave world"
 TYPED = " typed by hand, then pasted: — ünï 🦊"

@@ -34,7 +34,7 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from engine import EditRequest, EditResult, Engine, build_context
-from engine.diffusion_gemma import DiffusionGemmaBackend
+from engine.backends.diffusion_gemma import DiffusionGemmaBackend
 from tests.tiny_models import save_checkpoint
 
 # Chosen by measurement on the project's 2-core CPU machines (torch 2.13): one raw step (decoder forward over

@@ -154,7 +154,7 @@ def main() -> None:
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
 
-    from app.main import create_main_window
+    from app.window.main_window import create_main_window
 
     app = QApplication.instance() or QApplication([sys.argv[0]])
     results = {}

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 
 from engine import EditRequest, Engine, backend_for, build_context
-from engine.bundled import BUNDLED
-from engine.llama_autoregressive import _completion_prompt
+from engine.models.bundled import BUNDLED
+from engine.backends.llamacpp.autoregressive import _completion_prompt
 
 TOKENS = 64
 DOCUMENT = "Dear team,\nThe quarterly report is attached. Revenue grew in every region.\n"
@@ -79,8 +79,8 @@ def masked_diffusion(masks: int = 24, seeds: int = 5) -> dict:
     """`fill` with exactly `masks` masks: tokens per forward pass = masks / steps taken."""
     import tempfile
 
-    from engine.llama_diffusion import LlamaDiffusionBackend
-    from engine.unmasking import UnmaskingParams
+    from engine.backends.llamacpp.masked_diffusion import LlamaDiffusionBackend
+    from engine.backends.llamacpp.unmasking import UnmaskingParams
     from tests.llada_gguf import write_llada_gguf
 
     text = "The quick brown fox jumps over the lazy dog. " * 4

@@ -34,7 +34,7 @@ from transformers.utils import logging as hf_logging
 from engine import EditRequest
 from engine import diffusion_gemma
 from engine.detokenize import Detokenizer
-from engine.diffusion_gemma import DiffusionGemmaBackend
+from engine.backends.diffusion_gemma import DiffusionGemmaBackend
 from tests.bench.engine_overhead import CONFIG, DOCUMENT, SPAN
 from tests.tiny_models import save_checkpoint
 

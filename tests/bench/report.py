@@ -294,7 +294,7 @@ def profile(entry: dict) -> list[str]:
     out += [
         f"Per-step confidence at {r['config']['canvas_length']} x {r['config']['vocab_size']}: "
         f"`softmax(logits).amax(-1)` {conf['softmax_amax']:.2f} ms, the earlier `exp(max - logsumexp)` "
-        f"{conf['exp_logsumexp']:.2f} ms; engine/diffusion_gemma.py now uses the first.",
+        f"{conf['exp_logsumexp']:.2f} ms; engine/backends/diffusion_gemma.py now uses the first.",
         "",
     ]
     return out

@@ -1,0 +1,121 @@
+"""The plain-text editing widget every tab uses: line numbers, the current line highlighted, overlays.
+
+Extra selections are one list per widget, so two owners (the current-line band here, the rewrite's draft
+highlights in app/editing/editor.py) would overwrite each other. Subclasses therefore never call
+`setExtraSelections`: they hand their ranges to `set_overlay`, and the widget shows the current line first
+and the overlay above it.
+
+Line numbers follow Qt's "Code Editor" example: a child widget in the left viewport margin that paints only
+the visible blocks, so a file of any length costs the same per repaint.
+
+`raw_text()` is the document's text as the user typed it: QPlainTextEdit.toPlainText() turns no-break spaces
+into plain spaces and U+2028 into newlines, which would silently change a saved file.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette, QTextFormat
+from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
+
+
+class _LineNumbers(QWidget):
+    def __init__(self, editor: CodeEditor) -> None:
+        super().__init__(editor)
+        self.editor = editor
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.editor.line_number_width(), 0)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self.editor.paint_line_numbers(event.rect())
+
+
+class CodeEditor(QPlainTextEdit):
+    """QPlainTextEdit with line numbers, a current-line band and one overlay list of extra selections."""
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
+        self._overlay: list[QTextEdit.ExtraSelection] = []
+        self._margin = -1
+        self.line_numbers = _LineNumbers(self)
+        self.blockCountChanged.connect(self._update_margin)
+        self.updateRequest.connect(self._on_update_request)
+        self.cursorPositionChanged.connect(self._show_selections)
+        self._update_margin()
+        self._show_selections()
+
+    # -- overlay -----------------------------------------------------------------------------------------
+
+    def set_overlay(self, selections: list[QTextEdit.ExtraSelection]) -> None:
+        """Show `selections` above the current-line band (replacing the previous overlay)."""
+        self._overlay = list(selections)
+        self._show_selections()
+
+    def overlay(self) -> list[QTextEdit.ExtraSelection]:
+        return list(self._overlay)
+
+    def current_line_color(self) -> QColor:
+        base = self.palette().color(QPalette.ColorRole.Base)
+        return base.darker(106) if base.lightness() >= 128 else base.lighter(135)
+
+    def _show_selections(self) -> None:
+        line = QTextEdit.ExtraSelection()
+        line.format.setBackground(self.current_line_color())
+        line.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
+        line.cursor = self.textCursor()
+        line.cursor.clearSelection()
+        self.setExtraSelections([line, *self._overlay])
+
+    # -- text --------------------------------------------------------------------------------------------
+
+    def raw_text(self) -> str:
+        """The text exactly as typed, lines joined with "\\n" (see the module docstring)."""
+        return self.document().toRawText().replace("\u2029", "\n")
+
+    # -- line numbers ------------------------------------------------------------------------------------
+
+    def line_number_width(self) -> int:
+        digits = len(str(max(1, self.blockCount())))
+        return 12 + self.fontMetrics().horizontalAdvance("9") * max(digits, 2)
+
+    def _update_margin(self, _count: int = 0) -> None:
+        width = self.line_number_width()
+        if width != self._margin:  # setViewportMargins relayouts even when nothing changes: costly per update
+            self._margin = width
+            self.setViewportMargins(width, 0, 0, 0)
+
+    def _on_update_request(self, rect: QRect, dy: int) -> None:
+        # Qt sends one of these for every re-laid-out block (a highlighting burst sends thousands): stay cheap.
+        if dy:
+            self.line_numbers.scroll(0, dy)
+        else:
+            self.line_numbers.update(0, rect.y(), self.line_numbers.width(), rect.height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        area = self.contentsRect()
+        self.line_numbers.setGeometry(QRect(area.left(), area.top(), self.line_number_width(), area.height()))
+
+    def paint_line_numbers(self, rect: QRect) -> None:
+        painter = QPainter(self.line_numbers)
+        palette = self.palette()
+        painter.fillRect(rect, palette.color(QPalette.ColorRole.Window))
+        block = self.firstVisibleBlock()
+        number = block.blockNumber()
+        top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
+        bottom = top + round(self.blockBoundingRect(block).height())
+        current = self.textCursor().blockNumber()
+        width, height = self.line_numbers.width() - 6, self.fontMetrics().height()
+        while block.isValid() and top <= rect.bottom():
+            if block.isVisible() and bottom >= rect.top():
+                role = QPalette.ColorRole.Text if number == current else QPalette.ColorRole.PlaceholderText
+                painter.setPen(palette.color(role))
+                painter.drawText(0, top, width, height, Qt.AlignmentFlag.AlignRight, str(number + 1))
+            block = block.next()
+            top = bottom
+            bottom = top + round(self.blockBoundingRect(block).height())
+            number += 1
+        painter.end()

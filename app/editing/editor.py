@@ -1,0 +1,381 @@
+"""The editor widget of a tab, and its rewrite keys.
+
+Keys:
+- Ctrl+J: opens the instruction box at the selection (app/rewrite/instruction_box.py); Enter there starts the run (a
+  selection: rewrite or refine it; none: fill at the cursor), Esc closes it and nothing happens. Ctrl+J
+  during a run cancels it and reopens the box on the original span.
+- Enter/Tab while it runs: accept the draft shown now (the engine is stopped), but only when it has no masked
+  (placeholder) piece; otherwise the key is swallowed and the status bar says why.
+- Alt+R: rerun the same span with the same instruction and mode and a new seed; the old draft is taken back
+  first (as by Esc), so the undo history never sees it.
+- When the run ends, the hunk review (app/rewrite/hunks.py, app/rewrite/hunk_bar.py): every change against the original
+  is a hunk; the current one is highlighted, a bar below it says what it changes. Y keeps it, N drops it
+  (the original comes back there), Enter/Tab keep all the rest. After the last decision the edit is applied
+  as one undo step holding exactly the kept hunks (none kept: no change and no undo step). While the bar is
+  shown Y and N are review keys, not typing.
+- Esc: cancel (running or reviewing); the document is byte-identical to before and its history unchanged.
+- Typing, deleting or pasting inside the span: the run stops, the original comes back and the edit is applied
+  to it. Outside the span: allowed; the draft stays and the result lands at the span's current position.
+- Ctrl+Z / Ctrl+Shift+Z: cancel the run first, then undo/redo the user's own history.
+"""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtWidgets import QTextEdit
+
+from app.editing.code_editor import CodeEditor
+from app.rewrite.bridge import EngineBridge
+from app.rewrite.hunk_bar import HunkBar, describe
+from app.rewrite.hunks import Hunks, Review
+from app.rewrite.instruction_box import InstructionBox
+from app.rewrite.session import RewriteSession, utf16_len
+from engine import Draft, EditResult
+
+_FORMATS: dict[str, QTextCharFormat] = {}
+
+
+def _format(kind: str) -> QTextCharFormat:
+    if not _FORMATS:
+        changed = QTextCharFormat()
+        changed.setBackground(QColor("#fff1a6"))
+        faded = QTextCharFormat()
+        faded.setForeground(QColor("#9a9a9a"))
+        placeholder = QTextCharFormat()
+        placeholder.setForeground(QColor("#c4c4c4"))
+        done = QTextCharFormat()
+        done.setBackground(QColor("#dff3dc"))
+        current = QTextCharFormat()  # the hunk being decided
+        current.setBackground(QColor("#ffd966"))
+        current.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
+        hunk = QTextCharFormat()  # a hunk not decided yet
+        hunk.setBackground(QColor("#fff1a6"))
+        dropped = QTextCharFormat()  # a dropped hunk: the original text, shown back
+        dropped.setBackground(QColor("#ececec"))
+        _FORMATS.update(
+            changed=changed, faded=faded, placeholder=placeholder, done=done,
+            current=current, hunk=hunk, kept=done, dropped=dropped,
+        )
+    return _FORMATS[kind]
+
+
+_EDIT_KEYS = (Qt.Key.Key_Backspace, Qt.Key.Key_Delete)
+_EDIT_SEQUENCES = (
+    QKeySequence.StandardKey.Paste,
+    QKeySequence.StandardKey.Cut,
+    QKeySequence.StandardKey.DeleteEndOfWord,
+    QKeySequence.StandardKey.DeleteStartOfWord,
+    QKeySequence.StandardKey.DeleteEndOfLine,
+    QKeySequence.StandardKey.DeleteCompleteLine,
+)
+
+
+def _is_edit(event: QKeyEvent) -> bool:
+    if event.key() in _EDIT_KEYS or any(event.matches(seq) for seq in _EDIT_SEQUENCES):
+        return True
+    text = event.text()
+    return bool(text) and (text.isprintable() or text in "\r\n\t")
+
+
+class Editor(CodeEditor):
+    """A plain-text editor that can rewrite a span in place through the engine bridge.
+
+    Attributes:
+        session: the current (or last) RewriteSession, or None.
+        review: the hunk review of a finished run while it is shown, else None.
+        box, bar: the instruction box and the hunk review's bar (children of the viewport).
+        steps, seed: request options for the next run (None: the model's steps, a random seed).
+
+    Signals:
+        statusChanged(str): the run's status line (step n/max, tokens/s, elapsed, hints).
+    """
+
+    statusChanged = Signal(str)
+
+    def __init__(self, bridge: EngineBridge, document_id: str, parent=None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.document_id = document_id
+        self.session: RewriteSession | None = None
+        self.job_id: int | None = None
+        self.steps: int | None = None
+        self.seed: int | None = None
+        self.review: Review | None = None
+        self._in_edit = False
+        self.box = InstructionBox(self.viewport())
+        self.box.submitted.connect(self._on_box_submitted)
+        self.box.closed.connect(self.setFocus)
+        self.bar = HunkBar(self.viewport())
+        self.bar.keep.connect(lambda: self._decide(True))
+        self.bar.drop.connect(lambda: self._decide(False))
+        self.bar.keepRest.connect(self.accept_rewrite)
+        self.bar.cancel.connect(self.cancel_rewrite)
+        self.verticalScrollBar().valueChanged.connect(self._place_floats)
+        bridge.draftReady.connect(self._on_draft)
+        bridge.resultReady.connect(self._on_result)
+
+    # -- rewrite commands --------------------------------------------------------------------------------
+
+    def open_instruction_box(self) -> None:
+        """Ctrl+J: the box at the selection (a running rewrite is cancelled and its span selected)."""
+        session, mode = self.session, None
+        if session is not None and session.active:
+            mode = session.mode
+            self.cancel_rewrite()
+            self._select(session.start, session.end)
+        self.box.open_at(self._box_anchor(), self.textCursor().hasSelection(), mode)
+
+    def start_rewrite(self, mode: str | None = None, instruction: str = "", seed: int | None = None) -> bool:
+        """Run on the selection now (no box). `seed`: this run's seed (default: `self.seed`, else random)."""
+        if self.session is not None and self.session.active:
+            self.cancel_rewrite()
+        cursor = self.textCursor()
+        start, end = cursor.selectionStart(), cursor.selectionEnd()
+        mode = mode or ("rewrite" if start != end else "fill")
+        session = RewriteSession(self.document(), start, end, mode, instruction)
+        session.seed = seed if seed is not None else self.seed if self.seed is not None else random.randrange(2**31)
+        try:
+            request = session.request(steps=self.steps, seed=session.seed, document_id=self.document_id)
+            job_id = self.bridge.submit(request)
+        except Exception as exc:  # noqa: BLE001 - a bad request or a closed engine is a status message
+            session.cancel()
+            self.statusChanged.emit(f"Cannot rewrite: {exc}")
+            return False
+        session.cancel_job = lambda: self.bridge.cancel(job_id)
+        self.session, self.job_id = session, job_id
+        cursor.clearSelection()
+        self.setTextCursor(cursor)
+        self.statusChanged.emit(f"{mode}: waiting for the model…")
+        return True
+
+    def rerun(self) -> bool:
+        """Alt+R: the same span, instruction and mode with a new seed."""
+        session = self.session
+        if session is None or not session.active:
+            return False
+        self.cancel_rewrite()
+        self._select(session.start, session.end)
+        seed = random.randrange(2**31)
+        while seed == session.seed:
+            seed = random.randrange(2**31)
+        return self.start_rewrite(session.mode, session.instruction, seed)
+
+    def accept_rewrite(self) -> bool:
+        session = self.session
+        if session is None or not session.active:
+            return False
+        if self.review is not None:
+            self.review.keep_rest()
+            return self._finish_review()
+        if not session.accept():
+            self.statusChanged.emit("Still refining: masked pieces remain (Esc cancels)")
+            return False
+        self._refresh()
+        self.statusChanged.emit("Accepted (Ctrl+Z restores the original)")
+        return True
+
+    def cancel_rewrite(self) -> bool:
+        session = self.session
+        if session is None or not session.active:
+            return False
+        session.cancel()
+        self._end_review()
+        self._select(session.start, session.end)  # the original span, ready for another Ctrl+J
+        self._refresh()
+        self.statusChanged.emit("Cancelled")
+        return True
+
+    # -- hunk review -------------------------------------------------------------------------------------
+
+    def _start_review(self) -> None:
+        self.review = Review(Hunks.between(self.session.original, self.session.final_text))
+        self._show_review()
+
+    def _show_review(self) -> None:
+        self.session.show_pieces(self.review.segments())
+        self._refresh()
+        self._place_floats()
+        self.statusChanged.emit(f"{describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel")
+
+    def _decide(self, keep: bool) -> None:
+        if self.review is None:
+            return
+        self.review.decide(keep)
+        if self.review.finished:
+            self._finish_review()
+        else:
+            self._show_review()
+
+    def _finish_review(self) -> bool:
+        """Apply the kept hunks as the one undo step (or nothing at all when none was kept)."""
+        session, review = self.session, self.review
+        self._end_review()
+        text = review.text()
+        total, kept = len(review.hunks), len(review.kept())
+        if text == session.original:
+            session.cancel()
+            self._refresh()
+            self.statusChanged.emit("No change kept: the original stays")
+            return True
+        session.show_pieces([(text, "")])
+        session.accept()
+        self._refresh()
+        self.statusChanged.emit(f"Accepted {kept} of {total} changes (Ctrl+Z restores the original)")
+        return True
+
+    def _end_review(self) -> None:
+        self.review = None
+        self.bar.hide()
+
+    # -- floating widgets --------------------------------------------------------------------------------
+
+    def _select(self, start: int, end: int) -> None:
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(start)
+        cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+        self.setTextCursor(cursor)
+
+    def _box_anchor(self):
+        # Below the selection's end, so the box does not cover the text it is about.
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(self.textCursor().selectionEnd())
+        return self.cursorRect(cursor)
+
+    def _place_floats(self, _value: int = 0) -> None:
+        if self.box.isVisible():
+            self.box.place(self._box_anchor())
+        if self.review is None or self.review.current is None:
+            return
+        # Below the span's last line (never over the text being reviewed), starting under the current hunk.
+        position = self.session.start
+        for text, kind in self.review.segments():
+            if kind == "current":
+                break
+            position += utf16_len(text)
+        cursor = QTextCursor(self.document())
+        cursor.setPosition(position)
+        left = self.cursorRect(cursor).left()
+        cursor.setPosition(self.session.end)
+        below = self.cursorRect(cursor)
+        below.moveLeft(left)
+        self.bar.show_review(self.review, below)
+
+    def _on_box_submitted(self, mode: str, instruction: str) -> None:
+        self.setFocus()
+        self.start_rewrite(mode, instruction)
+
+    # -- bridge ------------------------------------------------------------------------------------------
+
+    def _on_draft(self, job_id: int, draft: Draft) -> None:
+        if job_id != self.job_id or self.session is None:
+            return
+        self.session.show_draft(draft)
+        self._refresh()
+        rate = len(draft.pieces) / draft.elapsed_s if draft.elapsed_s > 0 else 0.0
+        self.statusChanged.emit(
+            f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s"
+        )
+
+    def _on_result(self, job_id: int, result: EditResult) -> None:
+        if job_id != self.job_id or self.session is None:
+            return
+        session = self.session
+        session.finish(result)
+        self._refresh()
+        if session.state == "done":
+            self._start_review()
+            self.statusChanged.emit(
+                f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
+                f" — {_count(len(self.review.hunks), 'change')} to review"  # the keys are on the hunk bar
+            )
+        elif session.state == "failed":
+            self.statusChanged.emit(f"Rewrite failed: {session.error}")
+
+    def _refresh(self) -> None:
+        selections = []
+        session = self.session
+        if session is not None and session.active:
+            for h in session.highlights():
+                sel = QTextEdit.ExtraSelection()
+                cursor = QTextCursor(self.document())
+                cursor.setPosition(h.start)
+                cursor.setPosition(h.end, QTextCursor.MoveMode.KeepAnchor)
+                sel.cursor = cursor
+                sel.format = _format(h.kind)
+                selections.append(sel)
+        self.set_overlay(selections)
+
+    # -- keys --------------------------------------------------------------------------------------------
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        key, mods = event.key(), event.modifiers()
+        if key == Qt.Key.Key_J and mods == Qt.KeyboardModifier.ControlModifier:
+            self.open_instruction_box()
+            return
+        session = self.session
+        if session is None or not session.active:
+            super().keyPressEvent(event)
+            return
+        plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
+        if key == Qt.Key.Key_R and mods == Qt.KeyboardModifier.AltModifier:
+            self.rerun()
+        elif self.review is not None and key in (Qt.Key.Key_Y, Qt.Key.Key_N) and plain:
+            self._decide(key == Qt.Key.Key_Y)
+        elif key == Qt.Key.Key_Escape:
+            self.cancel_rewrite()
+        elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab) and plain:
+            self.accept_rewrite()
+        elif event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo):
+            self.cancel_rewrite()
+            super().keyPressEvent(event)
+        elif _is_edit(event):
+            self._guarded(lambda: super(Editor, self).keyPressEvent(event))
+        else:
+            super().keyPressEvent(event)
+
+    def insertFromMimeData(self, source) -> None:  # noqa: N802 - Qt's name
+        if self._in_edit or self.session is None or not self.session.active:
+            super().insertFromMimeData(source)
+        else:
+            self._guarded(lambda: super(Editor, self).insertFromMimeData(source))
+
+    def _guarded(self, edit) -> None:
+        """Apply a user edit under the rewrite: inside the span it ends the run, elsewhere it goes below it."""
+        session = self.session
+        cursor = self.textCursor()
+        lo, hi = cursor.selectionStart(), cursor.selectionEnd()
+        start, end = session.start, session.end
+        inside = (lo < end and start < hi) if lo != hi else start < lo < end
+        if inside:
+            # Cancel (the original comes back), keep the caret at the same offset, then type there.
+            offsets = (cursor.anchor() - start, cursor.position() - start)
+            session.cancel()
+            self._end_review()
+            limit = utf16_len(session.original)
+            new = QTextCursor(self.document())
+            new.setPosition(session.start + min(max(offsets[0], 0), limit))
+            new.setPosition(session.start + min(max(offsets[1], 0), limit), QTextCursor.MoveMode.KeepAnchor)
+            self.setTextCursor(new)
+            self._refresh()
+            self.statusChanged.emit("Rewrite stopped: you edited the span")
+            edit()
+            return
+        self._in_edit = True
+        try:
+            session.suspend()
+            edit()
+            session.resume()
+        finally:
+            self._in_edit = False
+        if session.state == "interrupted":
+            self._end_review()
+            self.statusChanged.emit("Rewrite stopped: you edited the span")
+        self._refresh()
+        self._place_floats()
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"

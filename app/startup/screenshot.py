@@ -1,0 +1,154 @@
+"""`python -m app.startup.screenshot OUT.png [FILE]`: a picture of the editor in the middle of a rewrite.
+
+Starts the real window on a virtual screen (Qt's offscreen platform unless QT_QPA_PLATFORM says otherwise,
+e.g. xcb under Xvfb), opens FILE (or a sample Markdown note), selects a paragraph, rewrites it with the
+active model ($REDRAFT_MODEL, else the bundled one) and saves the window as soon as a draft a third of the
+way through the run is on screen: highlighting of changed and low-confidence pieces, step counter in the
+status bar. Prints one line saying which step was captured.
+
+It touches nothing of the user's: settings and the recovery journal live in a temporary folder, and the file
+is never saved (the run is cancelled after the picture).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+SAMPLE = """# Field notes
+
+The survey team left the valley before dawn, carrying three days of water and a map that
+nobody fully trusted.
+
+By noon the trail had vanished under fresh scree. We agreed to follow the ridge line instead,
+checking the compass every hundred metres and marking cairns for the way back.
+
+```python
+def bearing(a, b):
+    return (b - a) % 360
+```
+
+Tomorrow: cross the saddle, sample the spring, and return before the weather turns.
+"""
+STEPS = 48
+TIMEOUT_S = 300
+
+
+def _span(text: str, canvas: int | None) -> tuple[int, int]:
+    """The second paragraph of prose (the first for a short file), as offsets; for a model with a canvas,
+    cut to whole sentences (else words) of at most `canvas` UTF-8 bytes, which is at most `canvas` tokens."""
+    blocks, pos = [], 0
+    for block in text.split("\n\n"):
+        stripped = block.strip()
+        if stripped and not stripped.startswith(("#", "```")):
+            start = pos + block.index(stripped)
+            blocks.append((start, start + len(stripped)))
+        pos += len(block) + 2
+    start, end = (blocks[1] if len(blocks) > 1 else blocks[0]) if blocks else (0, min(len(text), 200))
+    if canvas is None or len(text[start:end].encode("utf-8")) <= canvas:
+        return start, end
+    for separator in (". ", " "):
+        cut = start
+        while True:
+            found = text.find(separator, cut + 1, end)
+            if found < 0 or len(text[start : found + 1].encode("utf-8")) > canvas:
+                break
+            cut = found + 1
+        if cut > start:
+            return start, cut
+    return start, start + canvas // 4
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if not args or len(args) > 2 or args[0].startswith("-"):
+        print("usage: python -m app.startup.screenshot OUT.png [FILE]", file=sys.stderr)
+        return 2
+    out = Path(args[0])
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scratch = Path(tempfile.mkdtemp(prefix="redraft-screenshot-"))
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QTextCursor
+    from PySide6.QtWidgets import QApplication
+
+    from app.window.main_window import create_main_window
+    from engine import index_to_utf16
+
+    if len(args) == 2:
+        path = Path(args[1])
+    else:
+        path = scratch / "notes.md"
+        path.write_text(SAMPLE, encoding="utf-8")
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+    window = create_main_window([str(path)], settings, str(scratch / "journal"))
+    if window.errors:
+        print(window.errors[0], file=sys.stderr)
+        return 1
+    window.resize(1200, 720)
+    window.show()
+    deadline = time.monotonic() + TIMEOUT_S
+
+    def wait(condition) -> bool:
+        while not condition():
+            if time.monotonic() > deadline:
+                return False
+            app.processEvents()
+            time.sleep(0.005)
+        return True
+
+    failed: list[str] = []
+    window.bridge.modelFailed.connect(failed.append)
+    if not wait(lambda: window.bridge.model_info is not None or failed):
+        print("the model did not load in time", file=sys.stderr)
+        return 1
+    if failed:
+        print(f"the model failed: {failed[0]}", file=sys.stderr)
+        return 1
+    editor = window.editor
+    text = editor.raw_text()
+    start, end = _span(text, window.bridge.model_info.canvas_length)
+    cursor = editor.textCursor()
+    cursor.setPosition(index_to_utf16(text, start))
+    cursor.setPosition(index_to_utf16(text, end), QTextCursor.MoveMode.KeepAnchor)
+    editor.setTextCursor(cursor)
+    editor.steps = STEPS
+    if not editor.start_rewrite():
+        print(f"cannot rewrite: {window.run_label.text()}", file=sys.stderr)
+        return 1
+    captured: list[tuple[int, int]] = []
+
+    def on_draft(job_id: int, draft) -> None:
+        # Connected after the editor's slot, so the draft is already in the document and highlighted.
+        if not captured and job_id == editor.job_id and 3 * draft.step >= draft.max_steps and draft.step < draft.max_steps:
+            captured.append((draft.step, draft.max_steps))
+
+    window.bridge.draftReady.connect(on_draft)
+    session = editor.session
+    if not wait(lambda: captured or not session.active or session.state != "running"):
+        print("no draft in time", file=sys.stderr)
+        return 1
+    if not captured:
+        print(f"the run ended before a mid-run draft ({session.state}); try more steps or another model", file=sys.stderr)
+        return 1
+    app.processEvents()  # let the repaint of that draft happen
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not window.grab().save(str(out)):
+        print(f"cannot write {out}", file=sys.stderr)
+        return 1
+    step, max_steps = captured[0]
+    print(f"{out}: step {step}/{max_steps} of a rewrite with {window.bridge.model_info.id}")
+    editor.cancel_rewrite()
+    window.shutdown()
+    window.journal.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""The benchmarks are not timed in CI, but they must keep running: each once, tiny, end to end.
+
+Checks structure and invariants that hold at any speed (counts, shapes, ratios consistent with the times),
+not speeds themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.bench import diffusion_vs_ar, gpu_full_size, report
+from tests import ROOT
+
+
+
+def test_diffusion_vs_ar_tiny_counts_forwards_and_plots(tmp_path):
+    result = diffusion_vs_ar.measure("tiny", repeats=1, spans=(32,))
+    assert set(result["spans"]) == {"32"}
+    for span, row in result["spans"].items():
+        span = int(span)
+        # 16 fixed steps are 16 decoder forwards, whatever the span; the AR model makes one forward per token.
+        assert row["diffusion_fixed16"]["forward_passes"] == diffusion_vs_ar.STEPS
+        assert 1 <= row["diffusion_adaptive16"]["forward_passes"] <= diffusion_vs_ar.STEPS
+        assert row["autoregressive"]["forward_passes"] == span
+        assert row["diffusion_fixed16"]["tokens_per_forward"] == span / diffusion_vs_ar.STEPS
+        ar, fixed = row["autoregressive"], row["diffusion_fixed16"]
+        assert row["ratio_fixed16"] == pytest.approx(ar["total_s"] / fixed["total_s"])
+        assert 0 < fixed["prefill_s"] < fixed["total_s"]
+        lo, hi = row["ratio_fixed16_spread"]
+        assert lo <= hi
+    # Same width, depth and experts: the parameter counts differ only by the self-conditioning block.
+    assert 0.8 < result["autoregressive_params"] / result["diffusion_text_params"] <= 1.0
+    png = tmp_path / "plot.png"
+    diffusion_vs_ar.plot(result, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_full_size_config_matches_the_published_parameter_counts():
+    """25.2B total / 3.8B active (public figures): the inferred width must reproduce both."""
+    import torch
+    from transformers import DiffusionGemmaConfig, DiffusionGemmaForBlockDiffusion
+
+    config = DiffusionGemmaConfig(text_config=gpu_full_size.full_size_text_config())
+    with torch.device("meta"):  # shapes only, no memory
+        model = DiffusionGemmaForBlockDiffusion(config)
+    text = sum(p.numel() for n, p in model.named_parameters() if "vision" not in n)
+    experts = sum(p.numel() for n, p in model.named_parameters() if ".experts." in n)
+    active = text - experts + experts * config.text_config.top_k_experts // config.text_config.num_experts
+    assert text / 1e9 == pytest.approx(25.2, abs=0.1)
+    assert active / 1e9 == pytest.approx(3.8, abs=0.1)
+    assert config.text_config.layer_types.count("full_attention") == 5
+
+
+def test_gpu_full_size_scaled_down_runs_end_to_end_on_cpu(monkeypatch):
+    small = gpu_full_size.Plan(prompts=(16, 32), canvases=(32,), rewrite=32, tokens_few=2, tokens_many=4)
+    monkeypatch.setattr(gpu_full_size, "SCALED_DOWN", small)
+    result = gpu_full_size.measure(scaled_down=True, variants=["eager"], repeats=1)
+    assert result["device"] == "cpu" and result["scaled_down"]
+    assert result["bandwidth_gb_s"] > 0
+    d, a = result["diffusion"], result["autoregressive"]
+    assert set(d["prefill_ms"]) == set(a["prefill_ms"]) == {"16", "32"}
+    # A 32-token canvas with top-2 of 8 experts touches more expert weights than one AR token, never all of
+    # the text weights more than once.
+    total = d["text_params"] * 2  # bf16
+    assert a["token_weight_bytes"] < d["step_weight_bytes"]["32"] <= total
+    assert result["rewrite_speedup"]["eager"] == pytest.approx(
+        a["variants"]["eager"]["rewrite_ms"] / d["variants"]["eager"]["rewrite_ms"]
+    )
+
+
+def test_gpu_full_size_refuses_full_size_without_a_gpu():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.gpu_full_size", "--json"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode != 0
+    assert "no GPU here" in proc.stderr
+
+
+def test_report_formats_what_the_benchmarks_returned():
+    result = diffusion_vs_ar.measure("tiny", repeats=1, spans=(32,))
+    text = "\n".join(report.diffusion_vs_ar({"ok": True, "result": result}))
+    row = result["spans"]["32"]
+    assert f"x{row['ratio_fixed16']:.2f}" in text
+    assert "| 32 |" in text
+    assert "Not measured: `x` failed: `boom`" in "\n".join(report.failed("x", {"error": "boom"}))
+    json.dumps(result)  # what report writes to bench-results.json
