@@ -193,4 +193,6 @@ def test_console_script_runs_as_installed(tmp_path, checkpoint):
     )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout.splitlines()[-1])
-    assert path.read_text(encoding="utf-8") == result["document"] and result["document"].endswith(" there\n")
+    # newline="": the random model's text may hold a lone "\r", which universal newlines would rewrite.
+    written = path.open(encoding="utf-8", newline="").read()
+    assert written == result["document"] and result["document"].endswith(" there\n")

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 from tests import ROOT
@@ -118,7 +119,7 @@ def test_found_models_are_matched_and_checked(tmp_path, checkpoint, monkeypatch)
 
 def test_an_interrupted_hugging_face_download_is_reported(tmp_path, checkpoint, monkeypatch):
     from engine.models.discovery import find_models
-    from tests.test_hf_cache import put_in_cache
+    from tests.engine.models.test_hf_cache import put_in_cache
 
     monkeypatch.delenv("REDRAFT_MODEL", raising=False)
     cache = tmp_path / "hub"
@@ -154,6 +155,11 @@ def test_a_wheel_installed_without_the_source_tree_finds_the_catalog(tmp_path):
     python = env / "bin" / "python"
     (wheel,) = tmp_path.glob("redraft-*.whl")
     subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], check=True)
+    # `import engine` brings its dependencies: take them from this venv, after the wheel's own site-packages
+    # (a path in a .pth file is appended; this venv's editable-install hook in its own .pth is not run).
+    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             check=True, capture_output=True, text=True).stdout.strip()
+    (Path(purelib) / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
     shown = subprocess.run(
         [python, "-c", "from engine.models.catalog import CATALOG_PATH, load_catalog; print(CATALOG_PATH, len(load_catalog()))"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
