@@ -13,6 +13,7 @@ from engine.models.catalog import GB, CatalogEntry
 from engine.models.choice import MODEL_ENV, chosen_model
 from engine.models.discovery import FoundModel, Survey, survey
 from engine.models.download import DownloadCancelled, DownloadProgress, download
+from engine.models.room import must_unload_first
 from engine.offsets import index_to_utf16, utf16_to_index
 from engine.prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
 from engine.self_check import CheckResult, run_checks, write_tiny_llama_gguf
@@ -38,6 +39,6 @@ __all__ = [
     "REMOTE_MODEL_ENV", "Backend", "Cancelled", "CatalogEntry", "CheckResult", "DocumentError", "DownloadCancelled",
     "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "FoundModel", "Job",
     "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "StopReason", "Survey",
-    "backend_for", "build_context", "chosen_model", "download", "index_to_utf16", "one_line", "read_text_file",
+    "backend_for", "build_context", "chosen_model", "download", "index_to_utf16", "must_unload_first", "one_line", "read_text_file",
     "run_checks", "survey", "utf16_to_index", "write_text_file_atomic",
 ]

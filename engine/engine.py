@@ -44,6 +44,7 @@ class Job:
 class _Load:
     make_backend: Callable[[], Backend]
     on_done: Callable[[ModelInfo | None, str | None], None] | None
+    unload_first: bool = False
     future: Future = field(default_factory=Future)
 
 
@@ -68,9 +69,10 @@ class Engine:
         self,
         make_backend: Callable[[], Backend],
         on_done: Callable[[ModelInfo | None, str | None], None] | None = None,
+        unload_first: bool = False,
     ) -> Future:
         """Load a model on the worker thread. The future gets its `ModelInfo`, or an `EngineError`."""
-        job = _Load(make_backend, on_done)
+        job = _Load(make_backend, on_done, unload_first)
         self._put(job)
         return job.future
 
@@ -117,6 +119,17 @@ class Engine:
         self._queue.put(_STOP)
         self._thread.join(timeout)
 
+    def shutdown(self) -> Future:
+        """Close without waiting: the future resolves once the worker has stopped and freed the model."""
+        self._stopped_future = getattr(self, "_stopped_future", None) or Future()
+        if not self._closed:
+            self._closed = True
+            self.cancel()
+            self._queue.put(_STOP)
+        if not self._thread.is_alive() and not self._stopped_future.done():
+            self._stopped_future.set_result(None)
+        return self._stopped_future
+
     def __enter__(self) -> Engine:
         return self
 
@@ -149,6 +162,9 @@ class Engine:
         if self._backend is not None:
             self._backend.close()
             self._backend = None
+        stopped = getattr(self, "_stopped_future", None)
+        if stopped is not None and not stopped.done():
+            stopped.set_result(None)
 
     def _do_load(self, job: _Load) -> None:
         try:

@@ -21,6 +21,7 @@ Keys:
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 from PySide6.QtCore import Qt, Signal
@@ -29,11 +30,12 @@ from PySide6.QtWidgets import QTextEdit
 
 from app.editing.code_editor import CodeEditor
 from app.rewrite.bridge import EngineBridge
+from app.rewrite.flow import rewrite
 from app.rewrite.hunk_bar import HunkBar, describe
 from app.rewrite.hunks import Hunks, Review
 from app.rewrite.instruction_box import InstructionBox
 from app.rewrite.session import RewriteSession, utf16_len
-from engine import Draft, EditResult
+from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult
 
 _FORMATS: dict[str, QTextCharFormat] = {}
 
@@ -87,22 +89,30 @@ class Editor(CodeEditor):
         session: the current (or last) RewriteSession, or None.
         review: the hunk review of a finished run while it is shown, else None.
         box, bar: the instruction box and the hunk review's bar (children of the viewport).
-        steps, seed: request options for the next run (None: the model's steps, a random seed).
+        steps, seed, context_budget, language: request options for the next run (steps None: the model's;
+            seed None: random; language: the Pygments lexer name of the document, set by its tab).
+        task: the asyncio task of the newest run (app/rewrite/flow.py), or None.
 
     Signals:
         statusChanged(str): the run's status line (step n/max, tokens/s, elapsed, hints).
+        draftShown(Draft): a draft was shown in place (at most one per frame).
+        runFinished(EditResult): a run's result arrived (any run of this editor, superseded ones included).
     """
 
     statusChanged = Signal(str)
+    draftShown = Signal(object)
+    runFinished = Signal(object)
 
     def __init__(self, bridge: EngineBridge, document_id: str, parent=None) -> None:
         super().__init__(parent)
         self.bridge = bridge
         self.document_id = document_id
         self.session: RewriteSession | None = None
-        self.job_id: int | None = None
+        self.task: asyncio.Task | None = None
         self.steps: int | None = None
         self.seed: int | None = None
+        self.context_budget = DEFAULT_CONTEXT_BUDGET
+        self.language: str | None = None
         self.review: Review | None = None
         self._in_edit = False
         self.box = InstructionBox(self.viewport())
@@ -114,8 +124,6 @@ class Editor(CodeEditor):
         self.bar.keepRest.connect(self.accept_rewrite)
         self.bar.cancel.connect(self.cancel_rewrite)
         self.verticalScrollBar().valueChanged.connect(self._place_floats)
-        bridge.draftReady.connect(self._on_draft)
-        bridge.resultReady.connect(self._on_result)
 
     # -- rewrite commands --------------------------------------------------------------------------------
 
@@ -137,19 +145,47 @@ class Editor(CodeEditor):
         mode = mode or ("rewrite" if start != end else "fill")
         session = RewriteSession(self.document(), start, end, mode, instruction)
         session.seed = seed if seed is not None else self.seed if self.seed is not None else random.randrange(2**31)
-        try:
-            request = session.request(steps=self.steps, seed=session.seed, document_id=self.document_id)
-            job_id = self.bridge.submit(request)
-        except Exception as exc:  # noqa: BLE001 - a bad request or a closed engine is a status message
-            session.cancel()
-            self.statusChanged.emit(f"Cannot rewrite: {exc}")
-            return False
-        session.cancel_job = lambda: self.bridge.cancel(job_id)
-        self.session, self.job_id = session, job_id
+        self.session = session
         cursor.clearSelection()
         self.setTextCursor(cursor)
-        self.statusChanged.emit(f"{mode}: waiting for the model…")
+        self.task = asyncio.ensure_future(rewrite(self, session))
         return True
+
+    # -- what the rewrite flow asks of the editor (app/rewrite/flow.py) ----------------------------------
+
+    def request_options(self) -> dict:
+        return dict(
+            steps=self.steps, seed=self.session.seed, context_budget=self.context_budget, language=self.language,
+            document_id=self.document_id,
+        )
+
+    def show_status(self, session: RewriteSession, text: str) -> None:
+        if session is self.session:
+            self.statusChanged.emit(text)
+
+    def draft_shown(self, session: RewriteSession, draft: Draft) -> None:
+        if session is not self.session:
+            return
+        self._refresh()
+        decided = sum(1 for piece in draft.pieces if piece != PLACEHOLDER)  # tokens of the text shown
+        rate = decided / draft.elapsed_s if draft.elapsed_s > 0 else 0.0
+        self.statusChanged.emit(f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s")
+        self.draftShown.emit(draft)
+
+    def run_finished(self, session: RewriteSession, result: EditResult | None) -> None:
+        if result is not None:
+            self.runFinished.emit(result)
+        if session is not self.session:
+            return
+        self._refresh()
+        if session.state == "done":
+            self._start_review()
+            self.statusChanged.emit(
+                f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
+                f" — {_count(len(self.review.hunks), 'change')} to review"  # the keys are on the hunk bar
+            )
+        elif session.state == "failed":
+            self.statusChanged.emit(f"Rewrite failed: {session.error}")
 
     def rerun(self) -> bool:
         """Alt+R: the same span, instruction and mode with a new seed."""
@@ -266,33 +302,6 @@ class Editor(CodeEditor):
     def _on_box_submitted(self, mode: str, instruction: str) -> None:
         self.setFocus()
         self.start_rewrite(mode, instruction)
-
-    # -- bridge ------------------------------------------------------------------------------------------
-
-    def _on_draft(self, job_id: int, draft: Draft) -> None:
-        if job_id != self.job_id or self.session is None:
-            return
-        self.session.show_draft(draft)
-        self._refresh()
-        rate = len(draft.pieces) / draft.elapsed_s if draft.elapsed_s > 0 else 0.0
-        self.statusChanged.emit(
-            f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s"
-        )
-
-    def _on_result(self, job_id: int, result: EditResult) -> None:
-        if job_id != self.job_id or self.session is None:
-            return
-        session = self.session
-        session.finish(result)
-        self._refresh()
-        if session.state == "done":
-            self._start_review()
-            self.statusChanged.emit(
-                f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
-                f" — {_count(len(self.review.hunks), 'change')} to review"  # the keys are on the hunk bar
-            )
-        elif session.state == "failed":
-            self.statusChanged.emit(f"Rewrite failed: {session.error}")
 
     def _refresh(self) -> None:
         selections = []

@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from app.event_loop import run_until_done
 
 SAMPLE = """# Field notes
 
@@ -103,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         return True
 
     failed: list[str] = []
-    window.bridge.modelFailed.connect(failed.append)
+    window.modelFailed.connect(failed.append)
     if not wait(lambda: window.bridge.model_info is not None or failed):
         print("the model did not load in time", file=sys.stderr)
         return 1
@@ -123,12 +124,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     captured: list[tuple[int, int]] = []
 
-    def on_draft(job_id: int, draft) -> None:
-        # Connected after the editor's slot, so the draft is already in the document and highlighted.
-        if not captured and job_id == editor.job_id and 3 * draft.step >= draft.max_steps and draft.step < draft.max_steps:
+    def on_draft(draft) -> None:
+        # Emitted once the draft is in the document and highlighted.
+        if not captured and 3 * draft.step >= draft.max_steps and draft.step < draft.max_steps:
             captured.append((draft.step, draft.max_steps))
 
-    window.bridge.draftReady.connect(on_draft)
+    editor.draftShown.connect(on_draft)
     session = editor.session
     if not wait(lambda: captured or not session.active or session.state != "running"):
         print("no draft in time", file=sys.stderr)
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     step, max_steps = captured[0]
     print(f"{out}: step {step}/{max_steps} of a rewrite with {window.bridge.model_info.id}")
     editor.cancel_rewrite()
-    window.shutdown()
+    run_until_done(window.aclose())
     window.journal.close()
     shutil.rmtree(scratch, ignore_errors=True)
     return 0

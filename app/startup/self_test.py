@@ -18,6 +18,7 @@ from pathlib import Path
 
 from engine import MODEL_ENV
 from engine import CheckResult, run_checks, write_tiny_llama_gguf
+from app.event_loop import run_until_done
 
 MARKDOWN = "# Self test\n\nSome *emphasis*.\n\n```python\ndef greet():\n    return 'hi'\n```\n"
 LOAD_TIMEOUT_S = 60.0
@@ -55,8 +56,8 @@ def check_window() -> str:
         try:
             window = create_main_window([str(document)], settings=settings, journal_dir=str(root / "journal"))
             loaded: list[object] = []
-            window.bridge.modelLoaded.connect(lambda info: loaded.append(info))
-            window.bridge.modelFailed.connect(lambda message: loaded.append(RuntimeError(message)))
+            window.modelLoaded.connect(lambda info: loaded.append(info))
+            window.modelFailed.connect(lambda message: loaded.append(RuntimeError(message)))
             window.show()
             if window.errors:
                 raise RuntimeError(f"opening a Markdown file: {window.errors[0]}")
@@ -77,7 +78,7 @@ def check_window() -> str:
             return f"Qt {platform}: window {picture.width()}x{picture.height()}, preview rendered, model loaded"
         finally:
             if window is not None:
-                window.shutdown()
+                run_until_done(window.aclose())
                 window.hide()
                 window.deleteLater()
             if saved_model is None:

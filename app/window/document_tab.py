@@ -130,6 +130,7 @@ class DocumentTab(QWidget):
         path = self.buffer.path
         text = self.editor.toPlainText() if self.editor.document().characterCount() <= 65536 else ""
         lexer = lexer_for(path.name if path else None, text[:4096])
+        self.editor.language = lexer.name if lexer is not None else None  # sent with every rewrite request
         if self.highlighter is not None and (lexer is None or type(lexer) is not type(self.highlighter.lexer)):
             self.highlighter.setDocument(None)
             self.highlighter.deleteLater()

@@ -1,20 +1,20 @@
 """The main window: tabs of documents, the menus, the status bar and the model; `create_main_window` builds it.
 
 One tab per file, each an `Editor` that rewrites in place with Ctrl+J (see app/editing/editor.py for the keys). The
-window owns the `EngineBridge`: the model (`engine.chosen_model()`) starts loading in the background when the
-window is built, and the engine is shut down when the window closes or the application quits.
+window owns the `EngineBridge`: the model (`engine.chosen_model()`) starts loading as a task on the asyncio loop
+when the window is built; `aclose()` stops the engine with a time limit when the window closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
-import gc
 import itertools
 import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QSettings
+from PySide6.QtCore import QSettings, Signal
 from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QTabWidget,
 )
 
+from app.event_loop import gui_loop
 from app.window.document_tab import DocumentTab
 from app.editing.editor import Editor
 from app.rewrite.bridge import EngineBridge
@@ -36,10 +37,25 @@ from app.storage.settings import Settings, apply_theme
 from app.window.settings_dialog import SettingsDialog
 from app.storage.text_buffer import TextBuffer
 from app.window.unsaved import ask_to_restore, ask_to_save, buffer_for
-from engine import BUNDLED, BUNDLED_ABOUT, BUNDLED_NAME, DocumentError, chosen_model
+from engine import BUNDLED, BUNDLED_ABOUT, BUNDLED_NAME, DocumentError, EngineError, ModelInfo, chosen_model, must_unload_first
 
 
 class MainWindow(QMainWindow):
+    """The editor window.
+
+    Attributes:
+        bridge: the engine, seen from the asyncio loop; `bridge.model_info` is the model active now.
+        loading: the task loading a model, or None.
+        closed: an asyncio future resolved once the window has closed and the engine has stopped.
+
+    Signals:
+        modelLoaded(ModelInfo): a model finished loading and is active.
+        modelFailed(str): a load failed (one line); the model active before, if any, still is.
+    """
+
+    modelLoaded = Signal(object)
+    modelFailed = Signal(str)
+
     def __init__(self, paths: list[str], settings: QSettings | None = None, journal_dir: str | None = None) -> None:
         super().__init__()
         self.settings = settings if settings is not None else QSettings("Redraft", "Redraft")
@@ -61,27 +77,24 @@ class MainWindow(QMainWindow):
         self._build_file_menu()
         self.menuBar().addMenu("&Settings").addAction("&Preferences…", QKeySequence("Ctrl+,"), self.edit_preferences)
         self.errors: list[str] = []
-        self.bridge = EngineBridge(parent=self)
+        self.bridge = EngineBridge()
+        self.loading: asyncio.Task | None = None
+        self.closed: asyncio.Future = gui_loop(QApplication.instance()).create_future()
         self._ids = itertools.count(1)
         for path in paths:
             self.open_file(path)
         if not self.tabs.count():
             self._add_tab(TextBuffer(), "")
-        model = chosen_model(self.preferences.model or None)
-        self.run_label = QLabel("Loading the model…")
+        self.run_label = QLabel()
         # The model button opens the model manager, which is also the picker of the models found on disk.
-        self.model_label = QPushButton(f"Model: {BUNDLED_NAME if model == BUNDLED else model}")
+        self.model_label = QPushButton()
         self.model_label.setFlat(True)
         self.model_label.clicked.connect(self.open_model_manager)
         self.model_manager: ModelManager | None = None
-        if model == BUNDLED:
-            self.model_label.setToolTip(BUNDLED_ABOUT)
         self.statusBar().addPermanentWidget(self.file_label)
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().addPermanentWidget(self.model_label)
-        self.bridge.modelLoaded.connect(self._on_model_loaded)
-        self.bridge.modelFailed.connect(self._on_model_failed)
-        self.bridge.load(model, self.preferences.device or None, self.preferences.context_budget)
+        self.load_model(chosen_model(self.preferences.model or None), self.preferences.device or None)
 
     @property
     def editor(self) -> Editor:
@@ -105,25 +118,67 @@ class MainWindow(QMainWindow):
     def _on_status(self, text: str) -> None:
         self.run_label.setText(text)
 
-    def _on_model_loaded(self, info) -> None:
+    # -- the model -------------------------------------------------------------------------------------
+
+    def load_model(self, spec: str, device: str | None) -> asyncio.Task:
+        """Start loading `spec` (a task on the loop; the GUI goes on). A load already running is superseded."""
+        if self.loading is not None:
+            self.loading.cancel()
+        self.model_label.setText(f"Model: {_model_name(spec)}")
+        self.run_label.setText("Loading the model…")
+        self.loading = asyncio.ensure_future(self._load_model(spec, device))
+        return self.loading
+
+    async def _load_model(self, spec: str, device: str | None) -> None:
+        # 1. Room: a model that does not fit beside the active one replaces it (the engine unloads it first).
+        active = self.bridge.model_info
+        unload_first = active is not None and must_unload_first(spec, device, active)
+        if unload_first:
+            self.run_label.setText(f"Unloading {active.id} to make room, then loading…")
+        # 2. Load on the engine's thread, awaited.
+        try:
+            info = await self.bridge.load(spec, device, unload_first=unload_first)
+        except EngineError as exc:
+            # 3a. Failed: the button, the stored setting and the status name what is active now.
+            still, spec = self.bridge.model_info, self.bridge.model_spec
+            if spec is not None and chosen_model(self.preferences.model or None) != spec:
+                self.preferences = dataclasses.replace(self.preferences, model="" if spec == BUNDLED else spec)
+                self.preferences.save(self.settings)
+            self._show_model(still)
+            self.run_label.setText(f"Still using {still.id}" if still is not None else "No model")
+            self.statusBar().showMessage(f"Model failed: {exc}", 15000)
+            self.modelFailed.emit(str(exc))
+            return
+        # 3b. Loaded.
+        self._show_model(info)
         self.run_label.setText("Ready — Ctrl+J rewrites the selection")
-        self.model_label.setToolTip(f"{info.id}\n{info.family} · {info.backend} · {info.device} · {info.dtype}")
-        # The model libraries leave millions of long-lived objects; a full collection walking them all held
-        # the GUI thread for ~300 ms mid-rewrite (tests/bench/gui_latency.py). Frozen, they are never scanned.
-        gc.freeze()
+        self.modelLoaded.emit(info)
 
-    def _on_model_failed(self, message: str) -> None:
-        self.run_label.setText("No model")
-        self.statusBar().showMessage(f"Model failed: {message}", 15000)
+    def _show_model(self, info: ModelInfo | None) -> None:
+        if info is None:
+            self.model_label.setText("Model: none")
+            self.model_label.setToolTip("No model is loaded: click to choose one")
+            return
+        bundled = self.bridge.model_spec == BUNDLED
+        self.model_label.setText(f"Model: {BUNDLED_NAME if bundled else info.id}")
+        details = f"{info.id}\n{info.family} · {info.backend} · {info.device} · {info.dtype}"
+        self.model_label.setToolTip(f"{BUNDLED_ABOUT}\n\n{details}" if bundled else details)
 
-    def shutdown(self) -> None:
-        """Stop any run and the engine thread (idempotent)."""
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Stop every run, the model manager's work and the engine, waiting at most `timeout` seconds each;
+        the GUI keeps running meanwhile (idempotent)."""
+        if self._shut_down:
+            return
         self._shut_down = True
         for index in range(self.tabs.count()):
             self.tabs.widget(index).editor.cancel_rewrite()
+        if self.loading is not None:
+            self.loading.cancel()
         if self.model_manager is not None:
-            self.model_manager.shutdown()
-        self.bridge.shutdown()
+            await self.model_manager.aclose(timeout)
+        await self.bridge.aclose(timeout)
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         # Ask about each modified tab while someone can answer: not for a hidden window, nor once the
@@ -138,12 +193,13 @@ class MainWindow(QMainWindow):
                 if answer == "cancel" or (answer == "save" and not self.save()):
                     event.ignore()
                     return
-            self.shutdown()
             self.journal.close()  # everything was saved or discarded on purpose
         else:
             self.keeper.flush()
-            self.shutdown()
         super().closeEvent(event)
+        # The window is gone at once; the engine stops on the loop, within a time limit (main() awaits it).
+        if not self._shut_down:
+            asyncio.ensure_future(self.aclose())
 
     # -- recovery and preferences ------------------------------------------------------------------------
 
@@ -181,17 +237,15 @@ class MainWindow(QMainWindow):
             self.apply_preferences(dialog.value())
 
     def apply_preferences(self, new: Settings) -> None:
-        """Store `new` and apply it: theme and font at once, the model reloaded only when its settings changed."""
+        """Store `new` and apply it: theme, font, steps, seed and context budget at once (they travel with each
+        request); the model is reloaded only when the model or the device changed."""
         old, self.preferences = self.preferences, new
         new.save(self.settings)
         apply_theme(new.theme)
         for index in range(self.tabs.count()):
             self._apply_to_editor(self.tabs.widget(index).editor)
-        if (old.model, old.device, old.context_budget) != (new.model, new.device, new.context_budget):
-            model = chosen_model(new.model or None)
-            self.model_label.setText(f"Model: {BUNDLED_NAME if model == BUNDLED else model}")
-            self.run_label.setText("Loading the model…")
-            self.bridge.load(model, new.device or None, new.context_budget)
+        if (old.model, old.device) != (new.model, new.device):
+            self.load_model(chosen_model(new.model or None), new.device or None)
 
     def open_model_manager(self) -> ModelManager:
         """Show the model manager (built once, so a download keeps running while it is closed) and rescan."""
@@ -208,6 +262,7 @@ class MainWindow(QMainWindow):
 
     def _apply_to_editor(self, editor: Editor) -> None:
         editor.steps, editor.seed = self.preferences.steps, self.preferences.seed
+        editor.context_budget = self.preferences.context_budget
         editor.setFont(self.preferences.font())
 
     # -- files -------------------------------------------------------------------------------------------
@@ -318,5 +373,9 @@ def create_main_window(
     paths: list[str] | None = None, settings: QSettings | None = None, journal_dir: str | None = None
 ) -> MainWindow:
     """The main window, built but not shown and with no event loop running (for tests and embedding)."""
-    QApplication.instance() or QApplication(sys.argv[:1])
+    gui_loop(QApplication.instance() or QApplication(sys.argv[:1]))
     return MainWindow(list(paths or []), settings, journal_dir)
+
+
+def _model_name(spec: str) -> str:
+    return BUNDLED_NAME if spec == BUNDLED else spec

@@ -1,9 +1,9 @@
 """The model manager: models found on disk, the catalog with fit verdicts, downloads, model folders.
 
-It is also the status bar's model picker. Everything slow runs off the GUI thread on plain Python threads —
-the scan (`engine.models.discovery.survey`: file headers, the HF cache, GPU memory) and downloads
-(`engine.models.download.download`, with a cancel event) — and comes back through queued signals, so the window
-never waits on a disk or the network. The dialog only talks to engine objects; the Hub is reached in engine/.
+It is also the status bar's model picker. Everything slow is awaited on the asyncio loop while it runs on a
+worker thread (`asyncio.to_thread`) — the scan (`engine.survey`: file headers, the HF cache, GPU memory) and
+downloads (`engine.download`, with a cancel event; progress is handed to the loop with
+`call_soon_threadsafe`) — so the window never waits on a disk or the network. The dialog only talks to engine objects; the Hub is reached in engine/.
 
 Where the choices live (QSettings): the active model is the window's model preference (`modelChosen` hands it
 over; the window stores and loads it), the user's extra model folders under `models/folders`, the download folder under
@@ -12,6 +12,7 @@ over; the window stores and loads it), the user's extra model folders under `mod
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 from PySide6.QtCore import QSettings, Qt, Signal
@@ -46,16 +47,13 @@ class ModelManager(QDialog):
         modelChosen(str): the spec of the model the user made active (the window loads it).
         scanned(object): a scan finished (the new `Survey`).
         downloadFinished(str): a catalog id whose download finished, or "" when it failed or was cancelled.
+        downloadProgress(DownloadProgress): a download's progress (shown in the progress bar too).
     """
 
     modelChosen = Signal(str)
     scanned = Signal(object)
     downloadFinished = Signal(str)
-
-    # Worker threads -> GUI thread: a QObject's signal emitted from another thread is queued.
-    _scanDone = Signal(object, object)
-    _progress = Signal(object)
-    _downloadDone = Signal(str, str)
+    downloadProgress = Signal(object)
 
     def __init__(self, settings: QSettings, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -66,7 +64,7 @@ class ModelManager(QDialog):
         self._scanning = False
         self._rescan = False
         self._cancel: threading.Event | None = None
-        self._threads: list[threading.Thread] = []
+        self._tasks: set[asyncio.Task] = set()
 
         self.hardware_label = QLabel("Looking for models…")
         self.hardware_label.setWordWrap(True)
@@ -118,9 +116,6 @@ class ModelManager(QDialog):
         remove.clicked.connect(self._on_remove_folder)
         change_dir.clicked.connect(self._on_change_dir)
         rescan.clicked.connect(self.rescan)
-        self._scanDone.connect(self._on_scan_done)
-        self._progress.connect(self._on_progress)
-        self._downloadDone.connect(self._on_download_done)
         self._show_folders()
         self._update_buttons()
 
@@ -152,28 +147,24 @@ class ModelManager(QDialog):
     # -- scanning -------------------------------------------------------------------------------------------
 
     def rescan(self) -> None:
-        """Start a scan on a worker thread (one at a time; a request during a scan runs one more after it)."""
+        """Start a scan (one at a time; a request during a scan runs one more after it)."""
         if self._scanning:
             self._rescan = True
             return
         self._scanning = True
-        folders, setting = self.folders(), self.models_dir_setting()
+        self._spawn(self._scan())
 
-        def work() -> None:
-            try:
-                self._scanDone.emit(survey(folders, setting), None)
-            except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a crash
-                self._scanDone.emit(None, one_line(exc))
-
-        self._start(work, "model-scan")
-
-    def _on_scan_done(self, result: Survey | None, error: str | None) -> None:
-        self._scanning = False
-        if error is not None:
-            self.message.setText(f"Scan failed: {error}")
+    async def _scan(self) -> None:
+        result = None
+        try:
+            result = await asyncio.to_thread(survey, self.folders(), self.models_dir_setting())
+        except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a crash
+            self.message.setText(f"Scan failed: {one_line(exc)}")
         else:
             self.survey = result
             self._show_survey(result)
+        finally:
+            self._scanning = False
         if self._rescan:
             self._rescan = False
             self.rescan()
@@ -231,7 +222,7 @@ class ModelManager(QDialog):
         return self._cancel is not None
 
     def start_download(self, entry: CatalogEntry, endpoint: str | None = None) -> None:
-        """Download on a worker thread; progress and the outcome arrive as signals."""
+        """Start a download; progress shows as it comes, the outcome in the message line."""
         if self.downloading:
             self.message.setText("A download is already running")
             return
@@ -247,17 +238,24 @@ class ModelManager(QDialog):
         self.progress_label.setText(f"Starting {entry.name}…")
         self.message.setText("")
 
-        def work() -> None:
-            try:
-                download(entry, target, self._progress.emit, cancel, token=token, endpoint=endpoint)
-                self._downloadDone.emit(entry.id, "")
-            except DownloadCancelled as exc:
-                self._downloadDone.emit("", str(exc))
-            except Exception as exc:  # noqa: BLE001 - shown as a message
-                self._downloadDone.emit("", one_line(exc))
-
-        self._start(work, "model-download")
+        self._spawn(self._download(entry, target, cancel, token, endpoint))
         self._update_buttons()
+
+    async def _download(self, entry: CatalogEntry, target, cancel: threading.Event, token, endpoint) -> None:
+        loop = asyncio.get_running_loop()
+
+        def progress(p: DownloadProgress) -> None:  # on the download's thread
+            loop.call_soon_threadsafe(self._on_progress, p)
+
+        model_id, error = "", ""
+        try:
+            await asyncio.to_thread(download, entry, target, progress, cancel, token=token, endpoint=endpoint)
+            model_id = entry.id
+        except DownloadCancelled as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown as a message
+            error = one_line(exc)
+        self._on_download_done(model_id, error)
 
     def cancel_download(self) -> None:
         if self._cancel is not None:
@@ -270,6 +268,9 @@ class ModelManager(QDialog):
             self.start_download(entry)
 
     def _on_progress(self, p: DownloadProgress) -> None:
+        if self._cancel is None:
+            return  # a late report of a download already ended
+        self.downloadProgress.emit(p)
         self.progress.setValue(int(p.fraction * 1000))
         eta = f", {p.eta_s:.0f} s left" if p.eta_s is not None else ""
         self.progress_label.setText(
@@ -320,16 +321,17 @@ class ModelManager(QDialog):
         )
         self.cancel_button.setEnabled(self.downloading)
 
-    def _start(self, target, name: str) -> None:
-        thread = threading.Thread(target=target, name=name, daemon=True)
-        self._threads = [t for t in self._threads if t.is_alive()] + [thread]
-        thread.start()
+    def _spawn(self, coroutine) -> None:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel a download and wait for the worker threads (the window calls this as it closes)."""
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Cancel a download and await the scan and the download, at most `timeout` seconds (the window
+        awaits this as it closes; a thread still inside a disk call after that is a daemon and dies with the app)."""
         self.cancel_download()
-        for thread in self._threads:
-            thread.join(timeout)
+        if self._tasks:
+            await asyncio.wait(set(self._tasks), timeout=timeout)
 
     def _page(self, main: QWidget, *below: QWidget) -> QWidget:
         page = QWidget()

@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from app.event_loop import run_until_done
 
 TICK_MS = 5
 BASELINE_S = 3.0
@@ -80,13 +81,19 @@ def measure(window, editor, seconds: float) -> dict:
         editor.start_rewrite()
         runs["started"] += 1
 
-    def on_result(job_id, result) -> None:
+    def on_result(result) -> None:
         runs["finished"] += 1
         events.add("result")
         QTimer.singleShot(0, start)
 
-    window.bridge.resultReady.connect(on_result)
-    window.bridge.draftReady.connect(lambda *_: events.add("draft"))
+    editor.runFinished.connect(on_result)
+    drafts = {"shown": 0}
+
+    def on_draft(_draft) -> None:
+        drafts["shown"] += 1
+        events.add("draft")
+
+    editor.draftShown.connect(on_draft)
     paints = Paints()
     editor.viewport().installEventFilter(paints)
     clock = QElapsedTimer()
@@ -120,7 +127,8 @@ def measure(window, editor, seconds: float) -> dict:
     timer.stop()
     elapsed_s = (clock.nsecsElapsed() - began) / 1e9
     paints_n = Paints.count
-    window.bridge.resultReady.disconnect(on_result)
+    editor.runFinished.disconnect(on_result)
+    editor.draftShown.disconnect(on_draft)
     editor.cancel_rewrite()
     drifts = sorted(ticks, reverse=True)
     return {
@@ -128,7 +136,7 @@ def measure(window, editor, seconds: float) -> dict:
         "seconds": round(elapsed_s, 2),
         "runs_started": runs["started"],
         "runs_finished": runs["finished"],
-        "drafts_emitted": window.bridge.drafts_emitted,
+        "drafts_emitted": drafts["shown"],
         "max_stall_ms": round(max(0.0, drifts[0][0]), 1) if drifts else None,
         "idle_max_stall_ms": round(baseline, 1),
         "p99_stall_ms": round(drifts[len(drifts) // 100][0], 1) if drifts else None,
@@ -173,7 +181,7 @@ def main() -> None:
             time.sleep(0.01)
         window.editor.steps = 48
         results[kind] = measure(window, window.editor, args.seconds)
-        window.shutdown()
+        run_until_done(window.aclose())
         window.journal.close()
         window.deleteLater()
         app.processEvents()

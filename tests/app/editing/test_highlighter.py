@@ -10,6 +10,7 @@ from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor, QTextDocu
 from PySide6.QtWidgets import QPlainTextDocumentLayout
 
 from app.editing.highlighter import PygmentsHighlighter, lexer_for
+from tests.app import close_window
 
 STYLE = get_style_by_name("default")
 
@@ -189,4 +190,4 @@ def test_a_dark_palette_switches_to_dark_colours(qtbot, tmp_path, monkeypatch):
     (fmt,) = formats_at(document, 0, 0)
     monokai = get_style_by_name("monokai").style_for_token(Keyword)["color"]
     assert fmt.foreground().color() == QColor(f"#{monokai}") != color(Keyword)
-    window.shutdown()
+    close_window(qtbot, window)

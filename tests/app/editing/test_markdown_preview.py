@@ -6,6 +6,7 @@ from PySide6.QtCore import QSettings, Qt
 from app.window.main_window import create_main_window
 from app.editing.markdown_preview import render_markdown
 from engine import MODEL_ENV
+from tests.app import close_window
 
 DOC = "# Notes\n\n```python\ndef main():\n    return 42\n```\n"
 
@@ -16,7 +17,7 @@ def window(qtbot, tmp_path, monkeypatch):
     win = create_main_window([], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
     qtbot.addWidget(win)
     yield win
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def test_fenced_code_is_coloured_by_pygments_and_raw_html_is_escaped():

@@ -13,8 +13,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.window.main_window import create_main_window
-from engine import MODEL_ENV, Draft
-from engine.offsets import index_to_utf16
+from engine import MODEL_ENV, Draft, index_to_utf16
 
 TEXT = "Intro 🦊🦊 line.\nHello brave world, this is the span.\nTail 🙂 end.\n"
 SPAN = "brave world"
@@ -33,6 +32,7 @@ def window(qtbot, checkpoint, monkeypatch):
     yield win
     win.hide()  # a hidden window closes without asking about unsaved text (the journal keeps it)
     win.close()
+    qtbot.waitUntil(win.closed.done, timeout=10000)  # the engine stopped
 
 
 def _select(editor, text: str, start_index: int, end_index: int) -> None:
@@ -109,7 +109,7 @@ def test_escape_restores_byte_identical_and_keeps_history(qtbot, window):
     assert not editor.document().isRedoAvailable()
     editor.document().undo()  # undoes the user's own edit, not a draft
     assert editor.toPlainText() == TEXT
-    qtbot.waitUntil(lambda: not window.bridge.is_active(editor.job_id), timeout=5000)  # engine stopped
+    qtbot.waitUntil(editor.task.done, timeout=5000)  # engine stopped
 
 
 def test_typing_inside_the_span_cancels_and_keeps_the_typing(qtbot, window):
@@ -124,7 +124,7 @@ def test_typing_inside_the_span_cancels_and_keeps_the_typing(qtbot, window):
     assert session.state == "cancelled"
     start = TEXT.index(SPAN)
     assert editor.toPlainText() == TEXT[: start + 3] + "XY" + TEXT[start + 3 :]
-    qtbot.waitUntil(lambda: not window.bridge.is_active(editor.job_id), timeout=5000)
+    qtbot.waitUntil(editor.task.done, timeout=5000)
     editor.document().undo()
     assert editor.toPlainText() == TEXT  # the typing is the only entry in the history
 
@@ -182,17 +182,20 @@ def test_ctrl_j_without_selection_fills_at_the_cursor(qtbot, window):
     assert editor.toPlainText() == TEXT[:position] + final + TEXT[position:]
 
 
-def test_real_engine_drafts_are_coalesced(qtbot, window):
+def test_real_engine_drafts_are_coalesced(qtbot, window, monkeypatch):
     editor = window.editor
-    bridge = window.bridge
+    runs = []
+    submit = window.bridge.submit
+    monkeypatch.setattr(window.bridge, "submit", lambda request: runs.append(submit(request)) or runs[-1])
     seen: list[Draft] = []
-    bridge.draftReady.connect(lambda _job, draft: seen.append(draft))
+    editor.draftShown.connect(seen.append)
     _start(qtbot, editor, steps=300)
     qtbot.waitUntil(lambda: editor.session.state == "done", timeout=15000)
-    assert bridge.drafts_received == 300
-    assert 0 < bridge.drafts_emitted == len(seen) < bridge.drafts_received
+    (run,) = runs
+    assert run.received == 300  # every step reached the loop...
+    assert 0 < run.shown == len(seen) < run.received  # ...and at most one per frame reached the screen
     assert all(a.step < b.step for a, b in zip(seen, seen[1:], strict=False))  # always the newest
-    assert not bridge._frame.isActive()  # the frame timer runs only while a job is active
+    assert run.done and editor.task.done() and run not in window.bridge.runs
 
 
 # -- the instruction box, rerun, hunk review, bad input, quitting ------------------------------------------
@@ -271,14 +274,14 @@ def test_alt_r_reruns_the_span_with_a_new_seed(qtbot, window):
     _ctrl_j_enter(qtbot, editor, "be bold")
     first = editor.session
     _wait_draft(qtbot, editor)
-    first_job = editor.job_id
+    first_task = editor.task
     qtbot.keyClick(editor, Qt.Key.Key_R, Qt.KeyboardModifier.AltModifier)
     second = editor.session
     assert second is not first and first.state == "cancelled"
     assert (second.mode, second.instruction, second.original) == ("rewrite", "be bold", SPAN)
-    assert second.seed != first.seed and editor.job_id != first_job
+    assert second.seed != first.seed and editor.task is not first_task
     assert editor.toPlainText() == TEXT  # the old draft is gone before the new one arrives
-    qtbot.waitUntil(lambda: not window.bridge.is_active(first_job), timeout=5000)
+    qtbot.waitUntil(first_task.done, timeout=5000)
     qtbot.waitUntil(lambda: second.state == "done", timeout=15000)
     qtbot.keyClick(editor, Qt.Key.Key_Return)
     start = TEXT.index(SPAN)
@@ -422,6 +425,7 @@ def test_an_engine_error_mid_run_restores_the_original(qtbot, monkeypatch):
         cut.set()
         win.hide()
         win.close()
+        qtbot.waitUntil(win.closed.done, timeout=10000)
         server.shutdown()
         server.server_close()
 
@@ -442,6 +446,7 @@ def test_closing_the_window_during_a_run_stops_the_engine_cleanly(qtbot, window,
 
     QTimer.singleShot(0, discard)
     assert window.close()
+    qtbot.waitUntil(window.closed.done, timeout=5000)  # awaited on the loop: the GUI kept running meanwhile
     assert not thread.is_alive()  # stopped (one step at most), not abandoned
     assert editor.session.state == "cancelled" and editor.toPlainText() == TEXT
     warnings = [r.message for r in qtlog.records if "thread" in r.message.lower()]

@@ -12,6 +12,7 @@ from PySide6.QtNetwork import QLocalServer
 from app.window.main_window import create_main_window
 from app.startup.single_instance import InstanceServer, hand_over
 from engine import MODEL_ENV
+from tests.app import close_window
 
 SECOND_START = (
     "import sys\n"
@@ -60,7 +61,7 @@ def test_second_start_hands_its_file_to_the_running_window(qtbot, tmp_path, monk
     assert window.tab.buffer.path == document
     assert window.editor.toPlainText() == "# from the second start\n"
     server.close()
-    window.shutdown()
+    close_window(qtbot, window)
 
 
 def test_a_crashed_instance_does_not_block_the_next_start(qtbot, tmp_path):

@@ -24,6 +24,7 @@ from app.window.main_window import create_main_window
 from engine import MODEL_ENV
 from tests.journal_child import SPAN, TYPED
 from tests import ROOT
+from tests.app import close_window
 
 
 
@@ -80,7 +81,7 @@ def test_typing_is_journaled_after_a_pause_and_saving_removes_it(qtbot, tmp_path
     assert win.save()
     assert win.journal.entries() == []
     assert path.read_bytes() == b"one\r\ntwo\r\nthree"
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def test_the_journal_holds_the_users_text_not_the_running_draft(qtbot, tmp_path, settings, monkeypatch, checkpoint):
@@ -103,7 +104,7 @@ def test_the_journal_holds_the_users_text_not_the_running_draft(qtbot, tmp_path,
     win.keeper.flush()
     assert [e.text for e in win.journal.entries()] == [text]
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
@@ -148,7 +149,7 @@ def test_sigkill_mid_rewrite_then_restore_gives_back_exactly_the_typed_text(qtbo
     assert [p.name for p in journal.iterdir()] == [win.journal.folder.name]  # the dead session is gone
     win.keeper.flush()
     assert [e.text for e in win.journal.entries()] == [typed]  # and journaled again by the new one
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def test_a_live_sessions_entries_are_not_offered(qtbot, tmp_path, settings, monkeypatch):
@@ -158,7 +159,7 @@ def test_a_live_sessions_entries_are_not_offered(qtbot, tmp_path, settings, monk
     win = _window(qtbot, tmp_path, settings)
     assert win.journal.orphans() == []
     assert other.entries()[0].text == "still open elsewhere"
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def test_closing_with_unsaved_changes_asks(qtbot, tmp_path, settings, monkeypatch):

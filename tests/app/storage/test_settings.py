@@ -11,6 +11,7 @@ from app.window.main_window import create_main_window
 from app.storage.settings import Settings, apply_theme, is_dark
 from app.window.settings_dialog import SettingsDialog
 from engine import DEFAULT_CONTEXT_BUDGET, MODEL_ENV
+from tests.app import close_window
 
 
 @pytest.fixture
@@ -49,15 +50,15 @@ def test_the_window_applies_settings_and_the_env_var_still_wins(qtbot, store, ch
     assert win.model_label.text() == f"Model: {checkpoint}"
     qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
     assert win.bridge.model_info.device == "cpu"
-    assert win.bridge._engine._backend.context_budget == 512  # reached the backend
+    assert win.editor.context_budget == 512  # travels with each request (tests/app/rewrite: the request)
     assert (win.editor.steps, win.editor.seed) == (5, 42)
     assert win.editor.font().pointSize() == 17
-    win.shutdown()
+    close_window(qtbot, win)
     monkeypatch.setenv(MODEL_ENV, "/somewhere/else.gguf")
     other = create_main_window([], store)
     qtbot.addWidget(other)
     assert other.model_label.text() == "Model: /somewhere/else.gguf"
-    other.shutdown()
+    close_window(qtbot, other)
 
 
 def test_dialog_edits_a_copy_and_the_window_stores_and_applies_it(qtbot, store, tmp_path, monkeypatch):
@@ -84,7 +85,7 @@ def test_dialog_edits_a_copy_and_the_window_stores_and_applies_it(qtbot, store, 
     win.apply_preferences(Settings(theme="light"))
     assert not is_dark()
     assert (win.editor.steps, win.editor.seed) == (None, None)
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def test_system_theme_follows_the_platform(qapp):
@@ -93,3 +94,30 @@ def test_system_theme_follows_the_platform(qapp):
     apply_theme("system")
     platform_dark = QApplication.styleHints().colorScheme().name == "Dark"
     assert is_dark() == platform_dark
+
+
+def test_a_new_context_budget_reaches_the_next_request_without_reloading_the_model(qtbot, store, checkpoint, monkeypatch):
+    import dataclasses
+
+    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
+    win = create_main_window([], store)
+    qtbot.addWidget(win)
+    qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
+    loading, info = win.loading, win.bridge.model_info
+    win.apply_preferences(dataclasses.replace(win.preferences, context_budget=300, steps=7))
+    assert win.loading is loading and win.bridge.model_info is info  # no reload
+    editor = win.editor
+    editor.setPlainText("One two three. Four five six.")
+    submitted = []
+    submit = win.bridge.submit
+    monkeypatch.setattr(win.bridge, "submit", lambda request: submitted.append(request) or submit(request))
+    cursor = editor.textCursor()
+    cursor.setPosition(4)
+    cursor.setPosition(7, cursor.MoveMode.KeepAnchor)
+    editor.setTextCursor(cursor)
+    assert editor.start_rewrite()
+    qtbot.waitUntil(lambda: editor.session.state == "done", timeout=20000)
+    (request,) = submitted
+    assert (request.context_budget, request.steps, request.span) == (300, 7, "two")
+    close_window(qtbot, win)
+

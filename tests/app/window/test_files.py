@@ -12,6 +12,7 @@ from PySide6.QtGui import QKeySequence, QTextCursor
 from app.window.main_window import create_main_window
 from app.storage.text_buffer import EDIT_MAX_BYTES
 from engine import MODEL_ENV
+from tests.app import close_window
 
 BOMS = {"utf-8": b"", "utf-8-sig": codecs.BOM_UTF8, "utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE}
 # No-break space and U+2028: QPlainTextEdit.toPlainText() would turn them into a space and a newline.
@@ -26,8 +27,9 @@ def window(qtbot, tmp_path, monkeypatch):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     win = create_main_window([], settings)
     qtbot.addWidget(win)
+    qtbot.waitUntil(win.loading.done, timeout=10000)  # its "Model failed" message comes before the test's own
     yield win
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def _type_at_start(editor, text):
@@ -186,7 +188,7 @@ def test_recent_files_persist_in_the_given_settings(qtbot, tmp_path, monkeypatch
     first.open_file(str(tmp_path / "a.txt"))  # already open: it is shown, not opened twice
     assert first.tabs.count() == 2 and first.tab.buffer.path == tmp_path / "a.txt"
     first.save_as(str(tmp_path / "saved-as.txt"))
-    first.shutdown()
+    close_window(qtbot, first)
 
     second = create_main_window([], QSettings(ini, QSettings.Format.IniFormat))
     qtbot.addWidget(second)
@@ -197,7 +199,7 @@ def test_recent_files_persist_in_the_given_settings(qtbot, tmp_path, monkeypatch
     os.remove(tmp_path / "b.py")
     assert not second.open_file(str(tmp_path / "b.py"))  # a vanished recent file drops off the list
     assert second.recent.paths() == [expected[0], expected[2]]
-    second.shutdown()
+    close_window(qtbot, second)
 
 
 def test_file_shortcuts_and_tab_titles(qtbot, window, tmp_path):

@@ -12,6 +12,7 @@ from app.window.main_window import create_main_window
 from app.storage.settings import Settings
 from engine import MODEL_ENV
 from tests.hub_server import ENTRY, REPO, HubServer, Repo
+from tests.app import close_window
 
 
 @pytest.fixture
@@ -26,7 +27,7 @@ def window(qtbot, tmp_path, monkeypatch, checkpoint):
     qtbot.addWidget(win)
     qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=60_000)
     yield win
-    win.shutdown()
+    close_window(qtbot, win)
 
 
 def open_manager(qtbot, window):
@@ -65,7 +66,7 @@ def test_a_found_model_is_made_active_and_remembered(qtbot, window, tmp_path, ch
 
     manager.found_table.selectRow(paths.index(str(folder / "second-model")))
     assert manager.use_button.isEnabled()
-    with qtbot.waitSignal(window.bridge.modelLoaded, timeout=60_000) as loaded:
+    with qtbot.waitSignal(window.modelLoaded, timeout=60_000) as loaded:
         qtbot.mouseClick(manager.use_button, Qt.MouseButton.LeftButton)
     assert loaded.args[0].id == str(folder / "second-model")
     assert window.model_label.text() == f"Model: {folder / 'second-model'}"
@@ -85,7 +86,7 @@ def hub(checkpoint, monkeypatch):
 def test_download_shows_progress_then_the_model_is_found(qtbot, window, hub, tmp_path):
     manager = open_manager(qtbot, window)
     seen: list[str] = []
-    manager._progress.connect(lambda p: seen.append(manager.progress_label.text()))
+    manager.downloadProgress.connect(lambda p: seen.append(manager.progress_label.text()))
     with qtbot.waitSignal(manager.downloadFinished, timeout=60_000) as done:
         manager.start_download(ENTRY, endpoint=hub.url)
         assert manager.downloading and manager.cancel_button.isEnabled() and manager.progress.isVisible()
