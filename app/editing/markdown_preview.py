@@ -1,24 +1,23 @@
-"""The Markdown preview beside a `.md` file: markdown-it-py to HTML, fenced code coloured by Pygments.
+"""The Markdown preview beside a `.md` file (app/editing/markdown_render.py makes the HTML).
 
-`render_markdown` is plain logic (text in, HTML out). The widget re-renders DEBOUNCE_MS after the last
-change, so typing never waits for a render. Raw HTML in the Markdown is escaped ("commonmark" preset with
-html off): the preview shows the text, it does not run or fetch anything. Pygments writes inline styles
-(`noclasses`) because QTextBrowser understands span styles but not external style sheets.
+The widget re-renders DEBOUNCE_S after the last change, but never more than MAX_WAIT_S behind a text that
+keeps changing (a rewrite's drafts arrive every frame: the preview follows them). markdown-it runs on a worker
+thread (`asyncio.to_thread`, ~60 ms at app/window/document_tab.PREVIEW_MAX_CHARS); only `setHtml` (~20 ms
+there) runs on the GUI thread.
 """
 
 from __future__ import annotations
 
-import html
+import asyncio
+import time
 
-from markdown_it import MarkdownIt
-from pygments import highlight
-from pygments.formatters import HtmlFormatter
-from pygments.lexers import get_lexer_by_name
-from pygments.util import ClassNotFound
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QTextBrowser
 
-DEBOUNCE_MS = 250
+from app.editing.markdown_render import render_markdown
+
+DEBOUNCE_S = 0.25
+MAX_WAIT_S = 1.0
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
 
 
@@ -26,26 +25,12 @@ def is_markdown(file_name: str | None) -> bool:
     return bool(file_name) and file_name.lower().endswith(MARKDOWN_SUFFIXES)
 
 
-def _highlight_code(code: str, lang: str, _attrs) -> str:
-    try:
-        lexer = get_lexer_by_name(lang) if lang else None
-    except ClassNotFound:
-        lexer = None
-    if lexer is None:
-        return f"<pre><code>{html.escape(code)}</code></pre>"
-    return highlight(code, lexer, HtmlFormatter(noclasses=True, nowrap=True))
-
-
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "highlight": _highlight_code}).enable("table")
-
-
-def render_markdown(text: str) -> str:
-    """HTML for `text`: CommonMark plus tables, code fences highlighted when their language is known."""
-    return _MARKDOWN.render(text)
-
-
 class MarkdownPreview(QTextBrowser):
-    """A read-only view of rendered Markdown; `schedule(text_source)` renders after a quiet moment."""
+    """A read-only view of rendered Markdown; `schedule(text_source)` renders after a quiet moment.
+
+    Attributes:
+        html: the HTML shown now; renders: how many times it was set.
+    """
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
@@ -53,26 +38,54 @@ class MarkdownPreview(QTextBrowser):
         self._source = None
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
-        self._timer.setInterval(DEBOUNCE_MS)
-        self._timer.timeout.connect(self.render_now)
+        self._timer.timeout.connect(self._on_timer)
+        self._changed_since: float | None = None  # the first change not rendered yet
+        self._rendering: asyncio.Task | None = None
+        self._again = False
         self.html = ""
+        self.renders = 0
         self._rendered = ""
 
     def schedule(self, source) -> None:
-        """Re-render from `source()` (a callable returning the text) DEBOUNCE_MS after the last call."""
+        """Re-render from `source()` (a callable returning the text) DEBOUNCE_S after the last call, or
+        MAX_WAIT_S after the first unrendered one."""
         self._source = source
-        self._timer.start()
+        now = time.monotonic()
+        if self._changed_since is None:
+            self._changed_since = now
+        wait_ms = int(1000 * min(DEBOUNCE_S, max(0.0, self._changed_since + MAX_WAIT_S - now)))
+        # Only ever move the render later for the debounce: restarting a due timer on every change (the
+        # highlighter's re-formatting reports changes too) would starve it.
+        if not (self._timer.isActive() and self._timer.remainingTime() <= wait_ms):
+            self._timer.start(wait_ms)
 
     def render_now(self) -> None:
+        """Render on this thread at once (the self-test's check)."""
         self._timer.stop()
-        if self._source is None:
+        if self._source is not None:
+            text = self._source()
+            self._show(text, render_markdown(text))
+
+    def _on_timer(self) -> None:
+        if self._rendering is not None and not self._rendering.done():
+            self._again = True  # one more render when this one is in
             return
+        self._rendering = asyncio.ensure_future(self._render())
+
+    async def _render(self) -> None:
+        self._changed_since = None
         text = self._source()
         if text == self._rendered and self.html:
             return  # highlighting re-formats blocks and Qt reports that as a change: nothing to render
-        self._rendered = text
-        self.html = render_markdown(text)
+        self._show(text, await asyncio.to_thread(render_markdown, text))
+        if self._again:
+            self._again = False
+            self._on_timer()
+
+    def _show(self, text: str, html_text: str) -> None:
+        self._rendered, self.html = text, html_text
+        self.renders += 1
         bar = self.verticalScrollBar()
         position = bar.value()
-        self.setHtml(self.html)
+        self.setHtml(html_text)
         bar.setValue(position)  # keep the reader's place while the text changes

@@ -27,7 +27,9 @@ from app.storage.text_buffer import TextBuffer, disk_stamp
 from engine import DocumentError
 
 HIGHLIGHT_MAX_CHARS = 4_000_000
-PREVIEW_MAX_CHARS = 1_000_000
+# The preview re-lays out its whole HTML on the GUI thread at each render: ~20 ms at 250k characters, 200-700 ms
+# at 900k on the project's machine (tests/bench/gui_latency.py, the md-preview document sits just below this).
+PREVIEW_MAX_CHARS = 300_000
 _NOTHING = object()  # no disk change accepted yet
 
 

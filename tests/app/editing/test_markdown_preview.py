@@ -4,7 +4,7 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 
 from app.window.main_window import create_main_window
-from app.editing.markdown_preview import render_markdown
+from app.editing.markdown_render import render_markdown
 from engine import MODEL_ENV
 from tests.app import close_window
 
@@ -55,3 +55,23 @@ def test_no_preview_for_other_files_until_saved_as_markdown(qtbot, window, tmp_p
     assert tab.preview.isVisibleTo(tab)
     qtbot.waitUntil(lambda: "<h1>Not a heading here</h1>" in tab.preview.html)
     assert tab.highlighter is not None and tab.highlighter.lexer.name == "Markdown"
+
+
+def test_the_preview_follows_a_text_that_never_stops_changing(qtbot, window, tmp_path):
+    """A rewrite's drafts change the text every frame: the debounce alone would wait for the end."""
+    (path := tmp_path / "live.md").write_text(DOC)
+    assert window.open_file(str(path))
+    tab = window.tab
+    qtbot.waitUntil(lambda: "<h1>Notes</h1>" in tab.preview.html)
+    cursor = window.editor.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    typed = 0
+    for _ in range(400):  # a key every 50 ms, each well inside the debounce; hang guard 20 s
+        cursor.insertText("x")
+        typed += 1
+        qtbot.wait(50)
+        if "xxx" in tab.preview.html:
+            break
+    assert "xxx" in tab.preview.html  # rendered while the changes went on...
+    assert typed < 400  # ...not only after they stopped
+
