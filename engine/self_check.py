@@ -104,7 +104,9 @@ def add_llama_blocks(writer, rng, layers: int, hidden: int, ffn: int) -> None:
         writer.add_tensor(f"blk.{i}.ffn_down.weight", random_matrix(rng, hidden, ffn))
 
 
-def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64) -> Path:
+def write_tiny_llama_gguf(
+    path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64, context_length: int = 64
+) -> Path:
     """A random-weight Llama-architecture GGUF with a byte-level SentencePiece vocabulary (~60 KB)."""
     import numpy as np
     from gguf import GGUFWriter, TokenType
@@ -113,7 +115,7 @@ def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: 
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256 + [TokenType.NORMAL]
     writer = GGUFWriter(str(path), "llama")
-    add_llama_shape(writer, context_length=64, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
+    add_llama_shape(writer, context_length=context_length, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
     writer.add_vocab_size(len(tokens))
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
