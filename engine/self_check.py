@@ -5,8 +5,6 @@ lazily imported submodule, a data file. So each check runs real model code, on r
 memory or in a temporary folder (nothing is downloaded, nothing user-visible is written):
 
 - transformers + torch: a DiffusionGemma of hidden size 32 and one layer, one denoising forward pass;
-- diffusers: its DiffusionGemma pipeline class resolved through diffusers' lazy import machinery (the part a
-  freezer breaks; the app runs models through transformers, so an import is what it needs of diffusers);
 - llama.cpp: a tiny Llama-architecture GGUF written with the `gguf` package, loaded and evaluated;
 - the bundled model: its part files are present and their sizes add up (assembling it is the first start's
   job, not the self-test's).
@@ -62,13 +60,6 @@ def check_transformers() -> str:
     if tuple(logits.shape[-2:]) != (8, 64) or not bool(torch.isfinite(logits).all()):
         raise RuntimeError(f"DiffusionGemma forward gave logits of shape {tuple(logits.shape)}, not finite (8, 64)")
     return f"torch {torch.__version__}: DiffusionGemma forward, logits {tuple(logits.shape)}"
-
-
-def check_diffusers() -> str:
-    import diffusers
-
-    pipeline_class = diffusers.DiffusionGemmaPipeline  # resolved lazily: a frozen bundle may lack the module
-    return f"diffusers {diffusers.__version__}: {pipeline_class.__name__} importable"
 
 
 def random_matrix(rng, rows: int, cols: int, scale: float = 1.0):
@@ -172,7 +163,6 @@ def check_bundled_model() -> str:
 
 CHECKS: dict[str, Callable[[], str]] = {
     "transformers": check_transformers,
-    "diffusers": check_diffusers,
     "llama.cpp": check_llama_cpp,
     "bundled model": check_bundled_model,
 }
