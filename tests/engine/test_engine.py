@@ -10,6 +10,7 @@ from engine import Draft, EditRequest, Engine, EngineError, backend_for
 
 DOC = "First line.\nThe quick brown fox 🦊 jumps.\nLast line.\n"
 SPAN = (12, 41)
+HANG_GUARD_S = 30  # far above any honest answer: only a job nobody will ever answer reaches it
 
 
 def request(**kw):
@@ -79,7 +80,7 @@ def test_new_request_for_the_same_document_supersedes_the_running_one(engine):
 
     def slow(draft):
         first_step.set()
-        release.wait(5)
+        release.wait(HANG_GUARD_S)  # a bound for a broken run only: the test releases it
 
     old = engine.submit(request(document_id="a"), on_draft=slow)
     assert first_step.wait(10)
@@ -129,9 +130,6 @@ def test_close_cancels_a_running_edit_and_joins_the_worker(checkpoint):
 
 
 # -- submit racing close, shutdown, load(unload_first) ------------------------------------------------------
-
-HANG_GUARD_S = 30  # far above any honest answer: only a job nobody will ever answer reaches it
-
 
 def test_every_future_resolves_when_submit_races_close():
     """Many threads submit while another closes, 300 times: each submit is refused or its job answered."""
