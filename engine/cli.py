@@ -94,6 +94,7 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
             max_new_tokens=args.max_new_tokens,
             steps=args.steps,
             seed=args.seed,
+            context_budget=args.context_budget,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None

@@ -3,7 +3,8 @@
 One worker thread owns the backend and runs one job at a time from a queue. A new edit for a document
 cancels that document's running and queued edits. Every job ends with a result delivered to its callback and
 its future, errors included (as an `EditResult` with `stop_reason="error"`): the worker never dies on a bad
-request or a failed load, and a failed load leaves the previous model (if any) in place.
+request or a failed load, and a failed load leaves the previous model (if any) in place, unless the caller
+asked to unload it first.
 
 Callbacks run on the worker thread: the caller moves them where it needs them (the app queues them to the
 GUI thread). They must be quick; they are part of each step.
@@ -11,6 +12,7 @@ GUI thread). They must be quick; they are part of each step.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import queue
 import threading
@@ -54,12 +56,15 @@ _STOP = object()
 class Engine:
     def __init__(self) -> None:
         self._queue: queue.Queue = queue.Queue()
+        # Guards `_closed`, `_running`, `_pending` and every put: once `_STOP` is queued nothing follows it,
+        # so the worker's last drain sees every job ever accepted.
         self._lock = threading.Lock()
         self._running: Job | None = None
         self._pending: list[Job] = []
         self._ids = itertools.count(1)
         self._backend: Backend | None = None
         self._closed = False
+        self._stopped: Future = Future()  # resolved (None) by the worker as its last act
         self._thread = threading.Thread(target=self._work, name="redraft-engine", daemon=True)
         self._thread.start()
 
@@ -71,9 +76,14 @@ class Engine:
         on_done: Callable[[ModelInfo | None, str | None], None] | None = None,
         unload_first: bool = False,
     ) -> Future:
-        """Load a model on the worker thread. The future gets its `ModelInfo`, or an `EngineError`."""
+        """Load a model on the worker thread. The future gets its `ModelInfo`, or an `EngineError`.
+
+        `unload_first`: close the current model and free its memory before building the new one (for a
+        model that does not fit beside it); if the new one then fails, no model is loaded.
+        """
         job = _Load(make_backend, on_done, unload_first)
-        self._put(job)
+        with self._lock:
+            self._put(job)
         return job.future
 
     def submit(
@@ -83,15 +93,13 @@ class Engine:
         on_result: Callable[[EditResult], None] | None = None,
     ) -> Job:
         """Queue an edit; it supersedes any running or queued edit of the same document."""
-        if self._closed:
-            raise EngineError("the engine is closed")
         job = Job(request, on_draft, on_result, id=next(self._ids))
         with self._lock:
+            self._put(job)
             for other in [self._running, *self._pending]:
                 if other is not None and other.request.document_id == request.document_id:
                     other.cancel()
             self._pending.append(job)
-        self._put(job)
         return job
 
     def edit(self, request: EditRequest, on_draft: Callable[[Draft], None] | None = None) -> EditResult:
@@ -101,34 +109,36 @@ class Engine:
     def cancel(self, document_id: str | None = None) -> None:
         """Cancel the running and queued edits (of one document, or all)."""
         with self._lock:
-            for job in [self._running, *self._pending]:
-                if job is not None and (document_id is None or job.request.document_id == document_id):
-                    job.cancel()
+            self._cancel_locked(document_id)
 
     @property
     def model_info(self) -> ModelInfo | None:
         backend = self._backend
         return backend.info() if backend is not None else None
 
-    def close(self, timeout: float | None = 30.0) -> None:
-        """Cancel everything, stop the worker and free the model."""
-        if self._closed:
-            return
-        self._closed = True
-        self.cancel()
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-
     def shutdown(self) -> Future:
-        """Close without waiting: the future resolves once the worker has stopped and freed the model."""
-        self._stopped_future = getattr(self, "_stopped_future", None) or Future()
-        if not self._closed:
-            self._closed = True
-            self.cancel()
-            self._queue.put(_STOP)
-        if not self._thread.is_alive() and not self._stopped_future.done():
-            self._stopped_future.set_result(None)
-        return self._stopped_future
+        """Cancel everything and stop the worker without waiting: for the GUI thread.
+
+        The future resolves (None) once the model is closed and the worker is done. Calling it again returns
+        the same future.
+        """
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._cancel_locked(None)
+                self._queue.put(_STOP)
+        return self._stopped
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Cancel everything, stop the worker and free the model, waiting up to `timeout` seconds."""
+        stopped = self.shutdown()
+        if threading.current_thread() is self._thread:
+            return  # called from a callback: the worker finishes after it returns
+        try:
+            stopped.result(timeout)
+        except TimeoutError:
+            return
+        self._thread.join(timeout)
 
     def __enter__(self) -> Engine:
         return self
@@ -139,47 +149,85 @@ class Engine:
     # -- worker --------------------------------------------------------------------------------------------
 
     def _put(self, item) -> None:
+        """Queue `item`; the caller holds `_lock`."""
         if self._closed:
             raise EngineError("the engine is closed")
         self._queue.put(item)
 
+    def _cancel_locked(self, document_id: str | None) -> None:
+        for job in [self._running, *self._pending]:
+            if job is not None and (document_id is None or job.request.document_id == document_id):
+                job.cancel()
+
     def _work(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is _STOP:
-                break
-            if isinstance(item, _Load):
-                self._do_load(item)
-            else:
-                self._do_edit(item)
-        # Drain whatever was queued after close, so no caller waits forever.
-        while not self._queue.empty():
-            item = self._queue.get_nowait()
-            if isinstance(item, Job):
-                self._finish(item, _failed(item.request, "cancelled", None, self._model_id()))
-            elif isinstance(item, _Load):
-                item.future.set_exception(EngineError("the engine is closed"))
-        if self._backend is not None:
-            self._backend.close()
-            self._backend = None
-        stopped = getattr(self, "_stopped_future", None)
-        if stopped is not None and not stopped.done():
-            stopped.set_result(None)
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _STOP:
+                    break
+                if isinstance(item, _Load):
+                    self._do_load(item)
+                else:
+                    self._do_edit(item)
+                item = None  # hold nothing of a finished job while waiting for the next
+        finally:
+            # Normally the queue is empty here: nothing can follow _STOP (see `_lock`) and shutdown() cancelled
+            # every edit before it. After a crash of the loop, answer what is left so no caller waits forever.
+            with self._lock:
+                self._closed = True
+                self._cancel_locked(None)
+            while not self._queue.empty():
+                self._answer_closed(self._queue.get_nowait())
+            try:
+                self._release_backend()
+            finally:
+                self._stopped.set_result(None)
+
+    def _answer_closed(self, item) -> None:
+        if isinstance(item, Job):
+            with self._lock:
+                if item in self._pending:
+                    self._pending.remove(item)
+            self._finish(item, _failed(item.request, "cancelled", None, ""))
+        elif isinstance(item, _Load):
+            item.future.set_exception(EngineError("the engine is closed"))
+            _call(item.on_done, None, "the engine is closed")
+
+    def _release_backend(self) -> None:
+        """Close the model and drop every reference to it, then collect: its memory is really freed."""
+        backend, self._backend = self._backend, None
+        if backend is not None:
+            try:
+                backend.close()
+            finally:
+                del backend
+                gc.collect()  # model objects sit in reference cycles (modules, hooks, configs)
 
     def _do_load(self, job: _Load) -> None:
+        if self._closed:  # queued before shutdown(): not worth loading now
+            self._answer_closed(job)
+            return
+        unloaded = job.unload_first and self._backend is not None
+        if unloaded:
+            self._release_backend()
         try:
             backend = job.make_backend()
             info = backend.load()
         except Exception as exc:  # noqa: BLE001 - every failure is reported; the worker lives on
             message = str(exc) if isinstance(exc, EngineError) else f"cannot load the model: {exc}"
-            job.future.set_exception(EngineError(message))
-            _call(job.on_done, None, message)
+            if unloaded:
+                message += "; the previous model was unloaded"
+            error = EngineError(message)
+        else:
+            self._release_backend()  # the previous model, if any
+            self._backend = backend
+            job.future.set_result(info)
+            _call(job.on_done, info, None)
             return
-        if self._backend is not None:
-            self._backend.close()
-        self._backend = backend
-        job.future.set_result(info)
-        _call(job.on_done, info, None)
+        backend = None
+        gc.collect()  # what the failed load had built (its frames were kept by the traceback's cycle)
+        job.future.set_exception(error)
+        _call(job.on_done, None, message)
 
     def _do_edit(self, job: Job) -> None:
         with self._lock:

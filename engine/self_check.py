@@ -5,8 +5,6 @@ lazily imported submodule, a data file. So each check runs real model code, on r
 memory or in a temporary folder (nothing is downloaded, nothing user-visible is written):
 
 - transformers + torch: a DiffusionGemma of hidden size 32 and one layer, one denoising forward pass;
-- diffusers: its DiffusionGemma pipeline class resolved through diffusers' lazy import machinery (the part a
-  freezer breaks; the app runs models through transformers, so an import is what it needs of diffusers);
 - llama.cpp: a tiny Llama-architecture GGUF written with the `gguf` package, loaded and evaluated;
 - the bundled model: its part files are present and their sizes add up (assembling it is the first start's
   job, not the self-test's).
@@ -64,13 +62,6 @@ def check_transformers() -> str:
     return f"torch {torch.__version__}: DiffusionGemma forward, logits {tuple(logits.shape)}"
 
 
-def check_diffusers() -> str:
-    import diffusers
-
-    pipeline_class = diffusers.DiffusionGemmaPipeline  # resolved lazily: a frozen bundle may lack the module
-    return f"diffusers {diffusers.__version__}: {pipeline_class.__name__} importable"
-
-
 def random_matrix(rng, rows: int, cols: int, scale: float = 1.0):
     """Gaussian weights scaled by 1/sqrt(fan-in), float32 as GGUF stores them."""
     import numpy as np
@@ -104,7 +95,9 @@ def add_llama_blocks(writer, rng, layers: int, hidden: int, ffn: int) -> None:
         writer.add_tensor(f"blk.{i}.ffn_down.weight", random_matrix(rng, hidden, ffn))
 
 
-def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64) -> Path:
+def write_tiny_llama_gguf(
+    path: Path, hidden: int = 32, layers: int = 1, heads: int = 2, ffn: int = 64, context_length: int = 64
+) -> Path:
     """A random-weight Llama-architecture GGUF with a byte-level SentencePiece vocabulary (~60 KB)."""
     import numpy as np
     from gguf import GGUFWriter, TokenType
@@ -113,7 +106,7 @@ def write_tiny_llama_gguf(path: Path, hidden: int = 32, layers: int = 1, heads: 
     tokens = ["<unk>", "<s>", "</s>"] + [f"<0x{b:02X}>" for b in range(256)] + ["\u2581"]
     types = [TokenType.UNKNOWN, TokenType.CONTROL, TokenType.CONTROL] + [TokenType.BYTE] * 256 + [TokenType.NORMAL]
     writer = GGUFWriter(str(path), "llama")
-    add_llama_shape(writer, context_length=64, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
+    add_llama_shape(writer, context_length=context_length, hidden=hidden, layers=layers, heads=heads, ffn=ffn)
     writer.add_vocab_size(len(tokens))
     writer.add_tokenizer_model("llama")
     writer.add_token_list(tokens)
@@ -170,7 +163,6 @@ def check_bundled_model() -> str:
 
 CHECKS: dict[str, Callable[[], str]] = {
     "transformers": check_transformers,
-    "diffusers": check_diffusers,
     "llama.cpp": check_llama_cpp,
     "bundled model": check_bundled_model,
 }

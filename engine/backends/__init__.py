@@ -48,4 +48,4 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
         return LlamaAutoregressiveBackend(spec, context_budget=context_budget)
     from engine.backends.diffusion_gemma import DiffusionGemmaBackend  # torch loads only when a model is used
 
-    return DiffusionGemmaBackend(spec, device=device, context_budget=context_budget)
+    return DiffusionGemmaBackend(spec, device=device)  # its context budget comes with each request

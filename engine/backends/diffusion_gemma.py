@@ -1,6 +1,6 @@
 """DiffusionGemma backend: transformers' `DiffusionGemmaForBlockDiffusion.generate`, one draft per step.
 
-Why `generate` and not diffusers' `DiffusionGemmaPipeline` (both installed, both checked):
+Why `generate` and not diffusers' `DiffusionGemmaPipeline` (both were checked; diffusers is no longer a dependency):
 - `generate` runs the released sampler exactly as the checkpoint's `generation_config.json` sets it
   (entropy-bound acceptance, temperature 0.8 -> 0.4, stable-and-confident adaptive stopping); the pipeline
   defaults to `BlockRefinementScheduler` and ignores that file.
@@ -27,7 +27,7 @@ from transformers.utils import logging as hf_logging
 
 from engine.models.checkpoint import inspect_folder, resolve
 from engine.detokenize import Detokenizer
-from engine.prompt import DEFAULT_CONTEXT_BUDGET, build_context
+from engine.prompt import build_context
 from engine.types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError, one_line
 
 CANVAS_QUANTUM = 32  # canvas lengths are rounded up to this, so compiled shapes stay few
@@ -55,11 +55,8 @@ def is_out_of_memory(exc: BaseException) -> bool:
 class DiffusionGemmaBackend:
     family = "diffusion_gemma"
 
-    def __init__(
-        self, spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET
-    ) -> None:
+    def __init__(self, spec: str, device: str | None = None) -> None:
         self.spec = spec
-        self.context_budget = context_budget
         self._device_request = device
         self.model: DiffusionGemmaForBlockDiffusion | None = None
         self.tokenizer = None
@@ -127,6 +124,7 @@ class DiffusionGemmaBackend:
     def close(self) -> None:
         self.model = None
         self.tokenizer = None
+        self._detokenizer = None  # it holds the tokenizer too
         _free_memory()
         _drop_thread_local_python_objects()
 
@@ -141,8 +139,9 @@ class DiffusionGemmaBackend:
         model, started = self.model, time.perf_counter()
         if model is None:
             raise RuntimeError("the backend is not loaded")
-        # 1. Prompt: the span marked inside the nearest context, rendered by the chat template.
-        context = build_context(request, self.count_tokens, self.context_budget)
+        # 1. Prompt: the span marked inside the nearest context (and the language, if any), rendered by the
+        # chat template.
+        context = build_context(request, self.count_tokens, request.context_budget)
         prompt = self.tokenizer.apply_chat_template(
             context.messages(), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )["input_ids"].to(model.device)
@@ -163,7 +162,8 @@ class DiffusionGemmaBackend:
             extra["decoder_input_ids"] = torch.tensor([(warm + filler)[:canvas_length]], device=model.device)
 
         # 3. Denoise, one draft per step.
-        tap = _DraftTap(self._detokenizer, self._eos_ids, steps, started, on_draft, cancel_event)
+        special_ids = set(self.tokenizer.all_special_ids) | self._eos_ids
+        tap = _DraftTap(self._detokenizer, self._eos_ids, special_ids, steps, started, on_draft, cancel_event)
         processors.append(tap)
         saved_canvas = model.config.canvas_length
         model.config.canvas_length = canvas_length
@@ -176,7 +176,7 @@ class DiffusionGemmaBackend:
                 max_denoising_steps=steps,
                 **extra,
             )
-            stop_reason = "max_steps" if tap.steps >= steps else "converged"
+            stop_reason = tap.stop_reason(steps)
         except Cancelled:
             stop_reason = "cancelled"
         except Exception as exc:
@@ -223,9 +223,10 @@ class DiffusionGemmaBackend:
 class _DraftTap:
     """Both the logits processor (confidence, on the device) and the streamer (one Draft per step)."""
 
-    def __init__(self, detokenizer, eos_ids, max_steps, started, on_draft, cancel_event) -> None:
+    def __init__(self, detokenizer, eos_ids, special_ids, max_steps, started, on_draft, cancel_event) -> None:
         self._detokenizer = detokenizer
         self._eos_ids = eos_ids
+        self._special_ids = special_ids
         self._max_steps = max_steps
         self._started = started
         self._on_draft = on_draft
@@ -233,7 +234,8 @@ class _DraftTap:
         self._confidence: torch.Tensor | None = None
         self._previous: list[int] = []
         self.steps = 0
-        self.tokens = 0
+        self.tokens = 0  # tokens of the text shown: no canvas positions past the end, no special tokens
+        self.ended = False  # the canvas holds an end token: the model finished the text inside it
         self.first_draft_s: float | None = None
         self.last: Draft | None = None
 
@@ -246,6 +248,12 @@ class _DraftTap:
         self._confidence = torch.softmax(scores[0].float(), -1).amax(-1)
         return scores
 
+    def stop_reason(self, max_steps: int) -> str:
+        """How a run that was not cancelled ended: a canvas with no end token was cut off ("length")."""
+        if not self.ended:
+            return "length"
+        return "max_steps" if self.steps >= max_steps else "converged"
+
     # Streamer
     def put(self, value) -> None:  # the prompt, then the final canvas: drafts already carried it
         pass
@@ -256,9 +264,11 @@ class _DraftTap:
     def put_draft(self, value: torch.Tensor) -> None:
         self.steps += 1
         tokens = value[0].tolist()
+        self.ended = False
         for i, token in enumerate(tokens):
             if token in self._eos_ids:
                 tokens = tokens[:i]
+                self.ended = True
                 break
         confidence = self._confidence[: len(tokens)].tolist() if self._confidence is not None else []
         pieces, groups = self._detokenizer.pieces(tokens)
@@ -266,7 +276,7 @@ class _DraftTap:
         changed = tuple(any(i >= len(previous) or previous[i] != tokens[i] for i in g) for g in groups)
         piece_conf = tuple(min(confidence[i] for i in g) if confidence else 0.0 for g in groups)
         self._previous = tokens
-        self.tokens = len(tokens)
+        self.tokens = sum(token not in self._special_ids for token in tokens)  # the ones that decode to text
         elapsed = time.perf_counter() - self._started
         if self.first_draft_s is None:
             self.first_draft_s = elapsed

@@ -124,7 +124,7 @@ def measure(steps: int, repeats: int) -> dict:
         stamp_forwards(model, stamps)  # on both paths alike
 
         request = EditRequest(DOCUMENT, *SPAN, max_new_tokens=CANVAS, steps=steps, seed=0)
-        context = build_context(request, backend.count_tokens, backend.context_budget)
+        context = build_context(request, backend.count_tokens, request.context_budget)
         prompt = backend.tokenizer.apply_chat_template(
             context.messages(), add_generation_prompt=True, return_tensors="pt", return_dict=True
         )["input_ids"]

@@ -30,7 +30,8 @@ def test_diffusion_vs_ar_tiny_counts_forwards_and_plots(tmp_path):
         assert row["diffusion_fixed16"]["tokens_per_forward"] == span / diffusion_vs_ar.STEPS
         ar, fixed = row["autoregressive"], row["diffusion_fixed16"]
         assert row["ratio_fixed16"] == pytest.approx(ar["total_s"] / fixed["total_s"])
-        assert 0 < fixed["prefill_s"] < fixed["total_s"]
+        # Prefill and total come from separate runs: under load either can be the longer, so only both exist.
+        assert fixed["prefill_s"] > 0 and fixed["total_s"] > 0
         lo, hi = row["ratio_fixed16_spread"]
         assert lo <= hi
     # Same width, depth and experts: the parameter counts differ only by the self-conditioning block.

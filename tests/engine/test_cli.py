@@ -42,7 +42,7 @@ def test_json_streams_one_draft_per_step_then_the_result(tmp_path, capsys):
     drafts, result = events[:-1], events[-1]
     assert [d["type"] for d in drafts] == ["draft"] * result["steps"]
     assert [d["step"] for d in drafts] == list(range(1, result["steps"] + 1))
-    assert result["type"] == "result" and result["stop_reason"] in ("converged", "max_steps")
+    assert result["type"] == "result" and result["stop_reason"] in ("converged", "max_steps", "length")
     assert result["text"] == drafts[-1]["text"]
     assert result["document"] == text[:start] + result["text"] + text[end:]
     assert set(result) >= {"tokens", "first_draft_s", "elapsed_s", "tokens_per_s"}
@@ -56,7 +56,7 @@ def test_plain_output_is_one_line_per_step_when_piped(tmp_path, capsys):
     assert code == 0
     lines = out.splitlines()
     assert [line.split()[:2] for line in lines[:3]] == [["[step", "1/3"], ["[step", "2/3"], ["[step", "3/3"]]
-    assert lines[3].startswith("-- max_steps after 3 steps")
+    assert lines[3].startswith("-- length after 3 steps")
 
 
 def test_terminal_redraws_the_span_in_place(tmp_path):
@@ -82,7 +82,7 @@ def test_terminal_redraws_the_span_in_place(tmp_path):
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert os.waitstatus_to_exitcode(status) == 0, screen
     assert screen.count("\x1b[1F\x1b[J") >= 3  # each later draft and the result replace the previous
-    assert "[step 3/3" in screen and "-- max_steps after 3 steps" in screen
+    assert "[step 3/3" in screen and "-- length after 3 steps" in screen
 
 
 def test_in_place_keeps_crlf_encoding_and_everything_outside_the_span(tmp_path, capsys):

@@ -1,0 +1,86 @@
+"""The DiffusionGemma backend on the tiny random-weight model: what tok/s counts, how a run ends, and what of
+the request reaches the prompt (its context budget and language)."""
+
+import threading
+import time
+
+import pytest
+import torch
+
+from engine import EditRequest, backend_for
+from engine.backends.diffusion_gemma import _DraftTap
+from engine.detokenize import Detokenizer
+from tests.tiny_models import EOS, PAD, build_tokenizer
+
+DOC = "def area(r):\n    return 3.14 * r * r\n\nprint(area(2))\n"
+SPAN = (DOC.index("return"), DOC.index("\n\n"))
+
+
+def tap(max_steps=8):
+    tokenizer = build_tokenizer()
+    special = set(tokenizer.all_special_ids)
+    drafts = []
+    t = _DraftTap(Detokenizer(tokenizer), {EOS}, special, max_steps, time.perf_counter(), drafts.append,
+                  threading.Event())
+    return tokenizer, t, drafts
+
+
+def ids(tokenizer, text):
+    return tokenizer.backend_tokenizer.encode(text, add_special_tokens=False).ids
+
+
+def test_tokens_count_the_decoded_text_not_canvas_positions():
+    tokenizer, t, drafts = tap()
+    start_of_turn = tokenizer.convert_tokens_to_ids("<start_of_turn>")
+    canvas = ids(tokenizer, "ab") + [PAD, start_of_turn] + ids(tokenizer, "c") + [EOS] + ids(tokenizer, "zzzz")
+    t.put_draft(torch.tensor([canvas]))
+    assert drafts[-1].text == "abc"
+    assert t.tokens == 3  # not 5 (positions before the end token), not 11 (the canvas)
+    assert t.ended and t.stop_reason(8) == "converged"
+
+
+def test_a_canvas_without_an_end_token_stops_for_length():
+    tokenizer, t, _ = tap(max_steps=2)
+    t.put_draft(torch.tensor([ids(tokenizer, "abc") + [EOS]]))
+    t.put_draft(torch.tensor([ids(tokenizer, "abcd")]))  # the last step's canvas is what counts
+    assert not t.ended and t.stop_reason(2) == "length"  # cut off, even though the steps ran out too
+    t.put_draft(torch.tensor([ids(tokenizer, "ab") + [EOS, EOS]]))
+    assert t.stop_reason(2) == "max_steps"
+
+
+@pytest.fixture(scope="module")
+def backend(checkpoint):
+    b = backend_for(str(checkpoint), device="cpu")
+    b.load()
+    yield b
+    b.close()
+
+
+def run(backend, **kw):
+    drafts = []
+    result = backend.edit(EditRequest(DOC, *SPAN, **{"seed": 5, "steps": 3, **kw}), drafts.append, threading.Event())
+    return result, drafts
+
+
+def test_random_weights_fill_the_canvas_and_stop_for_length_with_consistent_tok_s(backend):
+    result, drafts = run(backend)
+    assert result.stop_reason == "length" and result.text == drafts[-1].text
+    assert 0 < result.tokens <= len(drafts[-1].pieces) * 4  # each piece is at most a 4-byte character's tokens
+    assert result.tokens <= 32  # the canvas (the span's 20 tokens, with room, rounded up to 32)
+    assert result.tokens_per_s == pytest.approx(result.tokens / result.elapsed_s)
+
+
+def test_the_context_budget_comes_from_the_request(backend):
+    with pytest.raises(Exception, match="over the context budget of 8 tokens"):
+        run(backend, context_budget=8)
+    wide, _ = run(backend)
+    narrow, _ = run(backend, context_budget=24)  # the span's line only: the prompt differs, so does the output
+    assert wide.text != narrow.text
+    assert run(backend)[0].text == wide.text  # same seed, same prompt: same text
+
+
+def test_the_language_reaches_the_prompt(backend):
+    plain, _ = run(backend)
+    python, _ = run(backend, language="python")
+    assert python.text != plain.text
+    assert run(backend, language="python")[0].text == python.text
