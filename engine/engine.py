@@ -201,6 +201,7 @@ class Engine:
                 backend.close()
             finally:
                 del backend
+                gc.unfreeze()  # frozen objects are never collected: the closed model's cycles among them
                 gc.collect()  # model objects sit in reference cycles (modules, hooks, configs)
 
     def _do_load(self, job: _Load) -> None:
@@ -221,6 +222,10 @@ class Engine:
         else:
             self._release_backend()  # the previous model, if any
             self._backend = backend
+            # The model libraries leave millions of long-lived objects; a full collection walking them held
+            # the GUI thread for ~300 ms mid-rewrite (tests/bench/gui_latency.py). Frozen, they are not
+            # scanned; `_release_backend` unfreezes before it collects, so a closed model is still freed.
+            gc.freeze()
             job.future.set_result(info)
             _call(job.on_done, info, None)
             return
