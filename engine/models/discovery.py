@@ -257,7 +257,7 @@ class Survey:
     found: tuple[FoundModel, ...]
     catalog: tuple[CatalogEntry, ...]
     hardware: "Hardware"
-    fits: dict[str, "Fit"]  # catalog id -> verdict for its smallest option
+    fits: dict[str, "Fit"]  # catalog id -> verdict for the best option its backend can load here
     models_dir: Path
 
     def fit_of(self, model: FoundModel) -> "Fit":
@@ -266,7 +266,9 @@ class Survey:
 
         if model.catalog_id in self.fits:
             return self.fits[model.catalog_id]
-        return fit_weights(model.size_bytes, self.hardware, self.catalog)
+        # A checkpoint folder is stored in bf16 (as released) and the transformers backend loads fp32 on a CPU.
+        folder = model.family == FOLDER_ARCHITECTURE and not model.path.endswith(".gguf")
+        return fit_weights(model.size_bytes, self.hardware, self.catalog, cpu_factor=2.0 if folder else 1.0)
 
     @property
     def on_disk(self) -> set[str]:
