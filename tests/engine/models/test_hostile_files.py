@@ -104,13 +104,15 @@ def test_real_tiny_ggufs_and_the_bundled_model_still_pass(tmp_path):
 # -- hostile hyperparameters, written with gguf.GGUFWriter ---------------------------------------------------
 
 
-def write_llama(path, **overrides):
-    """A tiny Llama whose declared hyperparameters are overridden (`None` leaves a key out); the tensors stay
-    those of a one-layer model, as a crafted file's would."""
+def write_llama(path, alignment: int | None = None, **overrides):
+    """A tiny Llama whose declared hyperparameters are overridden; the tensors stay those of a one-layer model,
+    as a crafted file's would. `alignment` writes an explicit general.alignment."""
     shape = dict(context_length=64, embedding_length=32, block_count=1, feed_forward_length=64,
                  **{"attention.head_count": 2, "attention.head_count_kv": 2})  # fmt: skip
     shape.update(overrides)
     writer = GGUFWriter(str(path), "llama")
+    if alignment is not None:
+        writer.add_custom_alignment(alignment)
     for key, value in shape.items():
         name = f"llama.{key}"
         if isinstance(value, str):
