@@ -215,7 +215,7 @@ def _models(args: argparse.Namespace, out: TextIO) -> int:
     out.write("Catalog:\n")
     for e in seen.catalog:
         where = "on disk" if e.id in seen.on_disk else (f"redraft-cli download {e.id}" if e.repo else "repository unknown")
-        out.write(f"  {e.id}\t{e.name}\t{seen.fits[e.id].dtype}: {seen.fits[e.id].message}\t{where}\n")
+        out.write(f"  {e.id}\t{e.name}\t{seen.fits[e.id].message}\t{where}\n")  # the message names the dtype
     return 0
 
 

@@ -19,7 +19,7 @@ from pathlib import Path, PurePosixPath
 def _catalog_path() -> Path:
     """resources/ beside the packages (a checkout, an editable install, the frozen app), else where a wheel
     installed it (pyproject.toml's data-files: <prefix>/share/redraft)."""
-    beside = Path(__file__).resolve().parents[2] / "resources" / "models.json"
+    beside = Path(__file__).resolve().parents[2] / "resources" / "models.json"  # engine/models/ -> the root
     return beside if beside.is_file() else Path(sys.prefix) / "share" / "redraft" / "models.json"
 
 

@@ -24,7 +24,7 @@ from engine.models.bundled import BUNDLED, bundled_file_path
 from engine.models.catalog import CatalogEntry, load_catalog
 from engine.models.checkpoint import inspect_folder
 from engine.models.gguf_header import read_gguf
-from engine.types import ModelLoadError
+from engine.types import ModelLoadError, one_line
 
 if TYPE_CHECKING:
     from engine.models.hardware import Fit, Hardware
@@ -81,11 +81,15 @@ def scan(folder: str | Path, source: str, catalog: tuple[CatalogEntry, ...]) -> 
     models folder's `<id>/<file>.gguf` layout). Entries that resolve outside `folder` are refused."""
     root = Path(folder).expanduser().absolute()
     if root.is_file() or (root / "config.json").is_file():
-        return [_describe(root, source, catalog)]
+        return [_checked(root, source, catalog)]
     if not root.is_dir():
         return [FoundModel(root.name, "unknown", str(root), 0, source, problem=f"{root} does not exist")]
+    try:
+        children = sorted(root.iterdir())
+    except OSError as exc:
+        return [FoundModel(root.name, "unknown", str(root), 0, source, problem=f"cannot list {root}: {one_line(exc)}")]
     found = []
-    for child in sorted(root.iterdir()):
+    for child in children:
         if child.name.startswith("."):
             continue
         if not _inside(child, root):
@@ -93,16 +97,27 @@ def scan(folder: str | Path, source: str, catalog: tuple[CatalogEntry, ...]) -> 
                 FoundModel(child.name, "unknown", str(child), 0, source, problem=f"refused: {child} leads outside {root}")
             )
         elif child.is_file() and child.suffix.lower() == ".gguf":
-            found.append(_describe(child, source, catalog))
+            found.append(_checked(child, source, catalog))
         elif child.is_dir() and ((child / "config.json").is_file() or _partials(child)):
-            found.append(_describe(child, source, catalog))
+            found.append(_checked(child, source, catalog))
         elif child.is_dir():
             found += [
-                _describe(g, source, catalog) if _inside(g, root) else
+                _checked(g, source, catalog) if _inside(g, root) else
                 FoundModel(g.name, "unknown", str(g), 0, source, problem=f"refused: {g} leads outside {root}")
                 for g in sorted(child.glob("*.gguf"))
             ]
     return found
+
+
+def _checked(path: Path, source: str, catalog: tuple[CatalogEntry, ...], **names) -> FoundModel:
+    """`_describe`, but never an exception: one bad file is listed with its problem and the scan goes on.
+    The checkers turn every malformed file into a ModelLoadError; this is the backstop for what they miss
+    (an unreadable file, a link that vanished mid-scan)."""
+    try:
+        return _describe(path, source, catalog, **names)
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the rest of the list still shows
+        why = str(exc) if isinstance(exc, ModelLoadError) else f"cannot be checked: {one_line(exc)}"
+        return FoundModel(names.get("model_id") or path.name, "unknown", str(path), 0, source, problem=why)
 
 
 def _inside(path: Path, root: Path) -> bool:
@@ -123,7 +138,7 @@ def _from_env(catalog: tuple[CatalogEntry, ...]) -> list[FoundModel]:
     spec = chosen_model()
     if spec == BUNDLED or not Path(spec).expanduser().exists():
         return []
-    return [_describe(Path(spec).expanduser().absolute(), "REDRAFT_MODEL", catalog, model_id=spec)]
+    return [_checked(Path(spec).expanduser().absolute(), "REDRAFT_MODEL", catalog, model_id=spec)]
 
 
 def _from_hf_cache(catalog: tuple[CatalogEntry, ...]) -> list[FoundModel]:
@@ -141,9 +156,9 @@ def _from_hf_cache(catalog: tuple[CatalogEntry, ...]) -> list[FoundModel]:
         revision = max(repo.revisions, key=lambda r: r.last_modified)  # the newest snapshot is enough
         snapshot = Path(revision.snapshot_path)
         if (snapshot / "config.json").is_file():
-            models.append(_describe(snapshot, "hf-cache", catalog, model_id=repo.repo_id))
+            models.append(_checked(snapshot, "hf-cache", catalog, model_id=repo.repo_id))
         models.extend(
-            _describe(g, "hf-cache", catalog, model_id=f"{repo.repo_id}/{g.name}", repo=repo.repo_id)
+            _checked(g, "hf-cache", catalog, model_id=f"{repo.repo_id}/{g.name}", repo=repo.repo_id)
             for g in sorted(snapshot.glob("*.gguf"))
         )
     return models + _unfinished_in_hf_cache(Path(constants.HF_HUB_CACHE), {m.id for m in models})
@@ -196,8 +211,9 @@ def _describe(
         )
     try:
         family = json.loads((path / "config.json").read_text(encoding="utf-8")).get("model_type") or "unknown"
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, RecursionError):  # inspect_folder below says what is wrong
         family = "unknown"
+    family = family if isinstance(family, str) else "unknown"
     size = sum(f.stat().st_size for f in path.glob("*.safetensors"))
     try:
         inspect_folder(path, FOLDER_ARCHITECTURE)
@@ -257,7 +273,7 @@ class Survey:
     found: tuple[FoundModel, ...]
     catalog: tuple[CatalogEntry, ...]
     hardware: "Hardware"
-    fits: dict[str, "Fit"]  # catalog id -> verdict for its smallest option
+    fits: dict[str, "Fit"]  # catalog id -> verdict for the best option its backend can load here
     models_dir: Path
 
     def fit_of(self, model: FoundModel) -> "Fit":
@@ -266,7 +282,9 @@ class Survey:
 
         if model.catalog_id in self.fits:
             return self.fits[model.catalog_id]
-        return fit_weights(model.size_bytes, self.hardware, self.catalog)
+        # A checkpoint folder is stored in bf16 (as released) and the transformers backend loads fp32 on a CPU.
+        folder = model.family == FOLDER_ARCHITECTURE and not model.path.endswith(".gguf")
+        return fit_weights(model.size_bytes, self.hardware, self.catalog, cpu_factor=2.0 if folder else 1.0)
 
     @property
     def on_disk(self) -> set[str]:

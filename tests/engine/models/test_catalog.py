@@ -1,6 +1,7 @@
 """The catalog file as shipped, and its refusals: every entry well formed, nothing that escapes a folder."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +28,7 @@ def test_the_shipped_catalog_loads_with_every_model_the_issue_lists():
         "bundled",
     } <= ids
     dg = entry_by_id("diffusiongemma-26b-a4b-it", catalog)
-    assert dg.memory_gb == {"bf16": 50.0, "int4": 31.0} and dg.canvas_length == 256 and dg.wants("model-00001-of-00002.safetensors")
+    assert dg.memory_gb == {"bf16": 50.0, "int4": 31.0, "fp32": 100.0} and dg.canvas_length == 256 and dg.wants("model-00001-of-00002.safetensors")
     assert not dg.wants("pytorch_model.bin")  # pickle files are never fetched
     for entry in catalog:
         assert entry.good_for and entry.license and entry.memory_gb
@@ -155,13 +156,13 @@ def test_a_wheel_installed_without_the_source_tree_finds_the_catalog(tmp_path):
     python = env / "bin" / "python"
     (wheel,) = tmp_path.glob("redraft-*.whl")
     subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], check=True)
-    # `import engine` brings its dependencies: take them from this venv, after the wheel's own site-packages
-    # (a path in a .pth file is appended; this venv's editable-install hook in its own .pth is not run).
-    purelib = subprocess.run([python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                             check=True, capture_output=True, text=True).stdout.strip()
-    (Path(purelib) / "deps.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    # `engine/__init__.py` imports the engine's dependencies: the new environment sees this one's after its own
+    # site-packages (a .pth line is appended to sys.path, so the wheel's `engine` still wins).
+    (site,) = env.glob("lib/python*/site-packages")
+    (site / "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
     shown = subprocess.run(
         [python, "-c", "from engine.models.catalog import CATALOG_PATH, load_catalog; print(CATALOG_PATH, len(load_catalog()))"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # a checkout on the path would win
     ).stdout.split()  # fmt: skip
     assert shown == [str(env / "share" / "redraft" / "models.json"), str(len(load_catalog()))]
