@@ -398,6 +398,8 @@ def _parse_chunk(data: str) -> tuple[str, str | None, int | None]:
     """One chat-completion chunk's content, finish reason and completion-token count (first choice only).
 
     Raises `_Malformed` saying what is wrong, or `_ServerFailed` with the server's words for an error event."""
+    if not data:
+        raise _Malformed("an empty data line")
     try:
         chunk = json.loads(data)
     except ValueError:
