@@ -336,7 +336,12 @@ class _Watch:
         self.last = time.monotonic()
 
     def run(self, work: Coroutine):
-        return asyncio.run(self._watch(work))
+        loop = asyncio.new_event_loop()
+        try:
+            return loop.run_until_complete(self._watch(work))
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()  # not asyncio.run: it would wait for a name lookup still running in the executor
 
     async def _watch(self, work: Coroutine):
         task = asyncio.ensure_future(work)
@@ -434,7 +439,8 @@ def _listed_models(body: bytes, where: str) -> dict[str, dict]:
     try:
         listing = json.loads(body)
     except ValueError:
-        raise ModelLoadError(f"the server at {where} sent a model list that is not JSON: {_error_message(body)}") from None
+        said = _error_message(body)
+        raise ModelLoadError(f"the server at {where} sent a model list that is not JSON: {said}") from None
     listed = listing.get("data") if isinstance(listing, dict) else None
     if not isinstance(listed, list):
         said = _excerpt(body.decode("utf-8", "replace"))
@@ -480,7 +486,7 @@ def _why(exc: BaseException) -> str:
         return f"no connection within {CONNECT_S:g} s"
     if isinstance(exc, httpx.RemoteProtocolError):
         return f"{MID_ANSWER} ({one_line(exc)})"
-    return one_line(exc)
+    return one_line(exc) if str(exc).strip() else "the connection failed"  # not httpx's bare class name
 
 
 def _causes(exc: BaseException | None):

@@ -31,7 +31,8 @@ def token(content: str) -> bytes:
 
 
 def finish(reason: str, **extra) -> bytes:
-    return f"data: {json.dumps({'choices': [{'index': 0, 'delta': {}, 'finish_reason': reason}], **extra})}\n\n".encode()
+    chunk = {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}], **extra}
+    return f"data: {json.dumps(chunk)}\n\n".encode()
 
 
 def read_head(conn: socket.socket) -> tuple[bytes, bytes]:
@@ -423,7 +424,7 @@ JSON = b"application/json"
     "status, kind, body, expected",
     [
         (b"401 Unauthorized", JSON, b'{"error": {"message": "Invalid API key"}}',
-         "the server refused the API key (HTTP 401 Unauthorized: Invalid API key): check REDRAFT_API_KEY (none is set)"),
+         "refused the API key (HTTP 401 Unauthorized: Invalid API key): check REDRAFT_API_KEY (none is set)"),
         (b"403 Forbidden", JSON, b'{"detail": "forbidden"}',
          "the server refused the API key (HTTP 403 Forbidden: forbidden): check REDRAFT_API_KEY (none is set)"),
         (b"404 Not Found", JSON, b'{"detail": "Not Found"}',
@@ -519,7 +520,8 @@ def test_tokens_count_the_text_not_the_canvas(raw):
     """vLLM reports a whole canvas's positions (padding and end token included) for a short text."""
     result = edit(raw(one_token_then(finish("stop", usage={"completion_tokens": 256}) + b"data: [DONE]\n\n")))
     assert (result.stop_reason, result.text) == ("eos", "Hello")
-    assert 1 <= result.tokens <= len("Hello") and result.tokens_per_s == pytest.approx(result.tokens / result.elapsed_s)
+    assert 1 <= result.tokens <= len("Hello")
+    assert result.tokens_per_s == pytest.approx(result.tokens / result.elapsed_s)
 
 
 def test_the_context_budget_is_the_requests(raw):
