@@ -34,7 +34,7 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
     if spec.startswith(("http://", "https://")):
         from engine.backends.remote import RemoteBackend
 
-        return RemoteBackend(spec, model=os.environ.get(REMOTE_MODEL_ENV) or None, context_budget=context_budget)
+        return RemoteBackend(spec, model=os.environ.get(REMOTE_MODEL_ENV) or None)
     if Path(spec).suffix.lower() == ".gguf":
         from engine.models.gguf_header import read_gguf
 
