@@ -20,7 +20,8 @@ seed always gives the same choices. Ties in score go to the leftmost position.
 
 Cost: this runs once per denoising step over masked x vocabulary logits, so it makes three cheap passes over
 them (argmax, subtract, compare) and exponentiates only the candidates within `CUT` of each row's best (for a
-peaked row, a handful); a draw is one uniform number per row, never noise per token.
+peaked row, a handful; when most tokens are, all of them, without an index list); a draw is one uniform
+number per row, never noise per token.
 """
 
 from __future__ import annotations
