@@ -62,10 +62,13 @@ def write_llada_gguf(
     mask_token: bool = True,
     shift_logits: bool = False,
     vocab_size: int | None = None,
+    chat_template: str | None = None,
+    key_length: int | None = None,
 ) -> Path:
     """Write a tiny random-weight model. `architecture="llama"` gives an autoregressive one with the same
     tensors; `"diffusion-gemma"` one this llama.cpp does not know; `mask_token=False` one without a mask id;
-    `vocab_size` pads the vocabulary (32,000 for a LLaDA-sized output layer)."""
+    `vocab_size` pads the vocabulary (32,000 for a LLaDA-sized output layer); `chat_template` adds one;
+    `key_length` only changes the header (what the KV cache would take), not the tensors."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     tokens, scores, types = vocabulary(vocab_size)
@@ -87,6 +90,11 @@ def write_llada_gguf(
     writer.add_eot_token_id(EOT)
     if mask_token:
         writer.add_mask_token_id(MASK)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+    if key_length:
+        writer.add_key_length(key_length)
+        writer.add_value_length(key_length)
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(False)
