@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -120,7 +121,8 @@ def sampler_cost(masks: int = 32, seeds: int = 3) -> dict:
     report = {"sampler_vocab": SAMPLER_VOCAB, "sampler_hidden": SAMPLER_HIDDEN}
     with tempfile.TemporaryDirectory() as tmp:
         path = write_llada_gguf(Path(tmp) / "llada-32k.gguf", vocab_size=SAMPLER_VOCAB, hidden=SAMPLER_HIDDEN)
-        for key, params in {"": UnmaskingParams(steps=masks), "_greedy": UnmaskingParams(steps=masks, temperature=0.0)}.items():
+        settings = {"": UnmaskingParams(steps=masks), "_greedy": UnmaskingParams(steps=masks, temperature=0.0)}
+        for key, params in settings.items():
             backend = md.LlamaDiffusionBackend(str(path), params=params)
             backend.load()
             forward_s, sampler_s = [], []
@@ -145,7 +147,7 @@ def sampler_cost(masks: int = 32, seeds: int = 3) -> dict:
                 at = text.index("lazy")
                 for seed in range(seeds):
                     request = EditRequest(text, at, at, mode="fill", max_new_tokens=masks, seed=seed)
-                    backend.edit(request, lambda draft: None, __import__("threading").Event())
+                    backend.edit(request, lambda draft: None, threading.Event())
             finally:
                 md.unmask_step = real_sampler
                 backend.close()

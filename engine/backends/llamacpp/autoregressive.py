@@ -219,7 +219,8 @@ class LlamaAutoregressiveBackend:
         if request.max_new_tokens:  # asked for more than fits: as many as fit
             wanted = min(wanted, n_ctx - overhead - span_tokens)
             if wanted < 1:
-                raise select_less(span_tokens, largest_fitting(lambda s: n_ctx - overhead - s >= 1, span_tokens), n_ctx)
+                most = largest_fitting(lambda s: n_ctx - overhead - s >= 1, span_tokens)
+                raise select_less(span_tokens, most, n_ctx)
         elif room(span_tokens) < 0:
             raise select_less(span_tokens, largest_fitting(lambda s: room(s) >= 0, span_tokens), n_ctx)
         budget = min(request.context_budget, n_ctx - overhead - wanted)  # under the span only if the request's is
@@ -229,7 +230,9 @@ class LlamaAutoregressiveBackend:
             if excess <= 0:
                 return tokens, stops, wanted
             budget = max(budget - excess, span_tokens)
-        raise RequestError(f"the prompt for this selection does not fit this model's {n_ctx:,}-token context; select less")
+        raise RequestError(
+            f"the prompt for this selection does not fit this model's {n_ctx:,}-token context; select less"
+        )
 
     def _wanted(self, request: EditRequest, span_tokens: int) -> int:
         if request.max_new_tokens:
