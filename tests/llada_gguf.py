@@ -24,7 +24,9 @@ UNK, BOS, EOS, EOT, MASK = range(len(SPECIALS))
 WORDS = ["the", "cat", "sat", "on", "mat", "dog", "ran", "and", "a", "big", "red", "house", "is", "was", "in"]
 
 
-def vocabulary() -> tuple[list[str], list[float], list[int]]:
+def vocabulary(size: int | None = None) -> tuple[list[str], list[float], list[int]]:
+    """The test vocabulary; `size` pads it with unreachable filler pieces (a realistic vocabulary size makes the
+    output layer, the logits and the sampler cost what they cost in a real model)."""
     tokens = list(SPECIALS)
     types = [TokenType.UNKNOWN] + [TokenType.CONTROL] * (len(SPECIALS) - 1)
     tokens += [f"<0x{b:02X}>" for b in range(256)]
@@ -39,6 +41,10 @@ def vocabulary() -> tuple[list[str], list[float], list[int]]:
     types += [TokenType.NORMAL] * len(pieces)
     # SPM merges the pair whose result scores highest: longer pieces score higher.
     scores = [0.0] * (len(tokens) - len(pieces)) + [float(len(p)) for p in pieces]
+    filler = max(0, (size or 0) - len(tokens))
+    tokens += [f"<filler_{i}>" for i in range(filler)]
+    types += [TokenType.UNUSED] * filler
+    scores += [0.0] * filler
     return tokens, scores, [int(t) for t in types]
 
 
@@ -55,12 +61,17 @@ def write_llada_gguf(
     sharpness: float = 1.0,
     mask_token: bool = True,
     shift_logits: bool = False,
+    vocab_size: int | None = None,
+    chat_template: str | None = None,
+    key_length: int | None = None,
 ) -> Path:
     """Write a tiny random-weight model. `architecture="llama"` gives an autoregressive one with the same
-    tensors; `"diffusion-gemma"` one this llama.cpp does not know; `mask_token=False` one without a mask id."""
+    tensors; `"diffusion-gemma"` one this llama.cpp does not know; `mask_token=False` one without a mask id;
+    `vocab_size` pads the vocabulary (32,000 for a LLaDA-sized output layer); `chat_template` adds one;
+    `key_length` only changes the header (what the KV cache would take), not the tensors."""
     path = Path(path)
     rng = np.random.default_rng(seed)
-    tokens, scores, types = vocabulary()
+    tokens, scores, types = vocabulary(vocab_size)
     vocab = len(tokens)
 
     writer = GGUFWriter(str(path), architecture)
@@ -79,6 +90,11 @@ def write_llada_gguf(
     writer.add_eot_token_id(EOT)
     if mask_token:
         writer.add_mask_token_id(MASK)
+    if chat_template:
+        writer.add_chat_template(chat_template)
+    if key_length:
+        writer.add_key_length(key_length)
+        writer.add_value_length(key_length)
     writer.add_add_bos_token(True)
     writer.add_add_eos_token(False)
     writer.add_add_space_prefix(False)

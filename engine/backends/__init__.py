@@ -18,7 +18,6 @@ REMOTE_MODEL_ENV = "REDRAFT_REMOTE_MODEL"  # which of a server's models to use (
 # Architectures this llama.cpp runs as masked diffusion (`llama_model_is_diffusion`), and the one it
 # will once it learns it; the diffusion backend explains what to do about the latter.
 DIFFUSION_ARCHITECTURES = {"llada", "llada-moe", "dream", "rnd1", "diffusion-gemma"}
-MASKED_DIFFUSION_BUDGET = 1024  # tokens of context for those: each of their steps is a full forward pass
 
 
 def backend_for(spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET) -> Backend:
@@ -30,7 +29,7 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
     if spec == BUNDLED:
         from engine.backends.llamacpp.autoregressive import LlamaAutoregressiveBackend
 
-        return LlamaAutoregressiveBackend(str(bundled_model_path()), context_budget=context_budget, model_id=NAME)
+        return LlamaAutoregressiveBackend(str(bundled_model_path()), model_id=NAME)
     if spec.startswith(("http://", "https://")):
         from engine.backends.remote import RemoteBackend
 
@@ -41,11 +40,10 @@ def backend_for(spec: str, device: str | None = None, context_budget: int = DEFA
         if read_gguf(spec).architecture in DIFFUSION_ARCHITECTURES:
             from engine.backends.llamacpp.masked_diffusion import LlamaDiffusionBackend
 
-            # Every step re-reads the whole sequence (no KV cache for these models): keep the context short.
-            return LlamaDiffusionBackend(spec, context_budget=min(context_budget, MASKED_DIFFUSION_BUDGET))
+            return LlamaDiffusionBackend(spec)  # the request's context budget, capped there
         from engine.backends.llamacpp.autoregressive import LlamaAutoregressiveBackend
 
-        return LlamaAutoregressiveBackend(spec, context_budget=context_budget)
+        return LlamaAutoregressiveBackend(spec)
     from engine.backends.diffusion_gemma import DiffusionGemmaBackend  # torch loads only when a model is used
 
     return DiffusionGemmaBackend(spec, device=device)  # its context budget comes with each request

@@ -10,6 +10,10 @@
 2. The tiny random-weight masked-diffusion GGUF the tests write: tokens committed per forward pass with the
    threshold sampler (confidence >= 0.6) vs one token per step (`tokens_per_forward`,
    `tokens_per_forward_one_per_step`). Random weights: this shows the sampler at work, not a real LLaDA.
+3. The unmasking sampler's cost next to the forward pass it follows, at a 32,000-token vocabulary (a tiny
+   random-weight LLaDA whose vocabulary is padded to 32,000, hidden size SAMPLER_HIDDEN): median ms per step
+   of each, measured inside the same real edits (default sampler settings, and greedy). Target:
+   sampler_ms / forward_ms < 0.05. Random weights give peaked logits; a trained model's flatter rows cost more.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import threading
 import time
 from pathlib import Path
 
-from engine import EditRequest, Engine, backend_for, build_context
+from engine import EditRequest, Engine, backend_for
 from engine.models.bundled import BUNDLED
-from engine.backends.llamacpp.autoregressive import _completion_prompt
 
 TOKENS = 64
+SAMPLER_VOCAB = 32_000
+SAMPLER_HIDDEN = 256  # LLaDA-8B's is 4,096: its forward pass dwarfs the sampler far more than this one's
 DOCUMENT = "Dear team,\nThe quarterly report is attached. Revenue grew in every region.\n"
 
 
@@ -55,7 +61,7 @@ def autoregressive(repeats: int) -> dict:
         backend = engine._backend  # the benchmark drives the engine's own Llama for the raw side
         # `fill` continues the text: no stop strings, so both sides generate exactly TOKENS tokens.
         request = EditRequest(DOCUMENT, len(DOCUMENT), len(DOCUMENT), mode="fill", max_new_tokens=TOKENS, seed=11)
-        prompt = _completion_prompt(build_context(request, backend.count_tokens, backend.context_budget))
+        prompt, _, _ = backend._fit(request)  # the very tokens the engine evaluates
         raw_run(backend.llm, prompt, 11)  # warm-up
         engine_rates, raw_rates, counts = [], [], []
         for _ in range(repeats):
@@ -103,12 +109,66 @@ def masked_diffusion(masks: int = 24, seeds: int = 5) -> dict:
     return report
 
 
+def sampler_cost(masks: int = 32, seeds: int = 3) -> dict:
+    """Median ms per step of the forward pass and of the sampler, inside real `fill` edits at a 32k vocabulary."""
+    import tempfile
+
+    import engine.backends.llamacpp.masked_diffusion as md
+    from engine.backends.llamacpp.unmasking import UnmaskingParams
+    from tests.llada_gguf import write_llada_gguf
+
+    text = "The quick brown fox jumps over the lazy dog. " * 4
+    report = {"sampler_vocab": SAMPLER_VOCAB, "sampler_hidden": SAMPLER_HIDDEN}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_llada_gguf(Path(tmp) / "llada-32k.gguf", vocab_size=SAMPLER_VOCAB, hidden=SAMPLER_HIDDEN)
+        settings = {"": UnmaskingParams(steps=masks), "_greedy": UnmaskingParams(steps=masks, temperature=0.0)}
+        for key, params in settings.items():
+            backend = md.LlamaDiffusionBackend(str(path), params=params)
+            backend.load()
+            forward_s, sampler_s = [], []
+            real_forward, real_sampler = backend._forward, md.unmask_step
+
+            def forward(*args):
+                started = time.perf_counter()
+                try:
+                    return real_forward(*args)
+                finally:
+                    forward_s.append(time.perf_counter() - started)
+
+            def sampler(*args):
+                started = time.perf_counter()
+                try:
+                    return real_sampler(*args)
+                finally:
+                    sampler_s.append(time.perf_counter() - started)
+
+            backend._forward, md.unmask_step = forward, sampler
+            try:
+                at = text.index("lazy")
+                for seed in range(seeds):
+                    request = EditRequest(text, at, at, mode="fill", max_new_tokens=masks, seed=seed)
+                    backend.edit(request, lambda draft: None, threading.Event())
+            finally:
+                md.unmask_step = real_sampler
+                backend.close()
+            forward_ms, sampler_ms = statistics.median(forward_s) * 1e3, statistics.median(sampler_s) * 1e3
+            report[f"forward_ms{key}"] = forward_ms
+            report[f"sampler_ms{key}"] = sampler_ms
+            report[f"sampler_share{key}"] = sampler_ms / forward_ms
+            report[f"sampler_share_ok{key}"] = sampler_ms / forward_ms < 0.05
+    return report
+
+
 def main() -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sampler-only", action="store_true", help="only the sampler's cost (no bundled model)")
     args = parser.parse_args()
-    report = {**autoregressive(args.repeats), **masked_diffusion()}
+    if args.sampler_only:
+        report = sampler_cost()
+    else:
+        report = {**autoregressive(args.repeats), **masked_diffusion(), **sampler_cost()}
     if args.json:
         print(json.dumps(report))
     else:

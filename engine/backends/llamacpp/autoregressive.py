@@ -5,6 +5,15 @@ same user message as every backend, surrounding text included (rendered by llama
 Jinja formatter). Base models without one (the bundled Gemma 3 270M) cannot follow that message: a rewrite
 shows them one worked example and the span only, and `fill` continues the text before the cursor.
 Emitted tokens are final, so each piece's confidence is 1.0: this backend reports no per-token uncertainty.
+
+- The context size (n_ctx) is fixed at load from the header alone: the trained context, at most CONTEXT_CAP
+  tokens and what KV_CACHE_BUDGET bytes of KV cache hold (a hostile `context_length` never reaches llama.cpp).
+- Each request's prompt is tokenized here, exactly as llama.cpp will see it, and fitted to n_ctx with room
+  for the rewrite: the context around the span (the request's `context_budget`) is cut to fit; a span that
+  cannot fit is refused with how much to select. llama.cpp never sees a prompt over its context.
+- The prompt is evaluated PREFILL_CHUNK tokens at a time with the cancel event checked between chunks, so a
+  cancel during a long prompt's evaluation takes effect within one chunk.
+- Stop reasons: `eos` (an end token or a stop string), `length` (max tokens reached), `cancelled`.
 """
 
 from __future__ import annotations
@@ -14,58 +23,107 @@ import threading
 import time
 from collections.abc import Callable
 
-from engine.models.gguf_header import read_gguf
-from engine.backends.llamacpp.runtime import capture_llama_logs, default_threads
-from engine.prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
-from engine.types import Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
+import numpy as np
+
+from engine.backends.llamacpp.runtime import (
+    capture_llama_logs,
+    default_threads,
+    largest_fitting,
+    positive_int,
+    select_less,
+)
+from engine.models.gguf_header import GgufInfo, read_gguf
+from engine.prompt import PromptContext, build_context
+from engine.types import Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError, one_line
 
 FILL_TOKENS = 64
 MAX_REWRITE_TOKENS = 1024
+PREFILL_CHUNK = 256  # prompt tokens per llama_decode: a cancel waits for one chunk at most
+# n_ctx at most: the default request (4,096 tokens of document, span included, plus a rewrite of up to 1,024
+# tokens and the prompt's own words) fits with room for a raised budget.
+CONTEXT_CAP = 8192
+# f16 K and V for every layer at every position: 1 GiB is 8,192 tokens of a Llama-3-8B-shaped model (128 KiB
+# a token) and 58,000 of Gemma 3 270M (18 KiB); a model shaped to need more gets a shorter context.
+KV_CACHE_BUDGET = 1 << 30
+MIN_CONTEXT = 512  # never smaller than this, unless the model was trained shorter
+UNKNOWN_TRAINED_CONTEXT = 4096  # a header without a usable context_length
+
+
+def kv_bytes_per_token(header: GgufInfo) -> int | None:
+    """Bytes of f16 KV cache one position takes, from the header's shape; None if the header does not say."""
+    arch = header.architecture
+    layers = positive_int(header.get(f"{arch}.block_count"))
+    heads = positive_int(header.get(f"{arch}.attention.head_count"))
+    kv_heads = positive_int(header.get(f"{arch}.attention.head_count_kv")) or heads
+    width = positive_int(header.get(f"{arch}.embedding_length"))
+    key = positive_int(header.get(f"{arch}.attention.key_length")) or (width // heads if width and heads else None)
+    value = positive_int(header.get(f"{arch}.attention.value_length")) or key
+    if not (layers and kv_heads and key and value):
+        return None
+    return layers * kv_heads * (key + value) * 2
+
+
+def context_size(header: GgufInfo) -> int:
+    """The n_ctx to load with: the trained context, capped by CONTEXT_CAP and by KV_CACHE_BUDGET."""
+    trained = positive_int(header.context_length) or UNKNOWN_TRAINED_CONTEXT
+    per_token = kv_bytes_per_token(header)
+    by_memory = KV_CACHE_BUDGET // per_token if per_token else CONTEXT_CAP
+    return min(trained, max(MIN_CONTEXT, min(CONTEXT_CAP, by_memory)))
 
 
 class LlamaAutoregressiveBackend:
     family = "autoregressive"
 
-    def __init__(
-        self,
-        path: str,
-        threads: int | None = None,
-        context_budget: int = DEFAULT_CONTEXT_BUDGET,
-        model_id: str | None = None,
-    ) -> None:
+    def __init__(self, path: str, threads: int | None = None, model_id: str | None = None) -> None:
         self.path = path
         self.model_id = model_id or str(path)
         self.threads = threads or default_threads()
-        self.context_budget = context_budget
         self.llm = None
+        self.prefill_chunks = 0  # prompt chunks the last edit evaluated (tests count them)
         self._info: ModelInfo | None = None
 
     def load(self) -> ModelInfo:
         from llama_cpp import Llama
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         capture_llama_logs()  # llama.cpp logs from C even with verbose=False
         header = read_gguf(self.path)
-        trained = header.context_length or 4096
-        # Room for the context budget, the span and its rewrite; never more than the model was trained on.
-        n_ctx = min(trained, self.context_budget + 2 * MAX_REWRITE_TOKENS + 256)
+        name, arch = header.path.name, header.architecture
+        n_ctx = context_size(header)
         try:
             self.llm = Llama(
-                str(self.path), n_ctx=n_ctx, n_threads=self.threads, n_threads_batch=self.threads, verbose=False
+                str(self.path),
+                n_ctx=n_ctx,
+                n_batch=PREFILL_CHUNK,
+                n_ubatch=PREFILL_CHUNK,
+                n_threads=self.threads,
+                n_threads_batch=self.threads,
+                verbose=False,
             )
         except (ValueError, RuntimeError) as exc:
-            raise ModelLoadError(
-                f"llama.cpp cannot load {header.path.name} (architecture {header.architecture!r}): {exc}"
-            ) from None
-        self._chat = bool(header.get("tokenizer.chat_template"))
+            raise ModelLoadError(f"llama.cpp cannot load {name} (architecture {arch!r}): {exc}") from None
+        template = header.get("tokenizer.chat_template")
+        self._formatter = None
+        if isinstance(template, str) and template:
+            try:  # the formatter llama-cpp-python builds for a GGUF template: sandboxed Jinja
+                self._formatter = Jinja2ChatFormatter(
+                    template=template,
+                    eos_token=self._token_text(self.llm.token_eos()),
+                    bos_token=self._token_text(self.llm.token_bos()),
+                    stop_token_ids=[self.llm.token_eos()],
+                )
+            except Exception as exc:  # noqa: BLE001 - any template error is the file's, said in one line
+                self.close()
+                raise ModelLoadError(f"{name}: its chat template cannot be used: {one_line(exc)}") from None
         self._n_ctx = n_ctx
         self._info = ModelInfo(
             id=self.model_id,
             family=self.family,
             backend="llama.cpp",
             device="cpu",
-            dtype=f"gguf:{header.architecture}",
+            dtype=f"gguf:{arch}",
             memory_bytes=header.size_bytes,
-            details={"architecture": header.architecture, "chat_template": str(self._chat), "n_ctx": str(n_ctx)},
+            details={"architecture": arch, "chat_template": str(self._formatter is not None), "n_ctx": str(n_ctx)},
         )
         return self._info
 
@@ -86,35 +144,35 @@ class LlamaAutoregressiveBackend:
         self, request: EditRequest, on_draft: Callable[[Draft], None], cancel_event: threading.Event
     ) -> EditResult:
         started = time.perf_counter()
-        # 1. Prompt, within the budget and the model's context.
-        context = build_context(request, self.count_tokens, self.context_budget)
-        max_tokens = self._max_tokens(request, context)
-        sampling = {
-            "max_tokens": max_tokens,
-            "stream": True,
-            "seed": request.seed if request.seed is not None else random.randrange(2**31),
-            "temperature": 0.7,
-            "top_p": 0.95,
-            "repeat_penalty": 1.1,  # small models loop without it
-        }
-        if self._chat:
-            stream = self.llm.create_chat_completion(messages=context.messages(), **sampling)
-        else:
-            stop = [] if request.mode == "fill" else _STOPS
-            stream = self.llm.create_completion(_completion_prompt(context), stop=stop, **sampling)
+        # 1. Prompt: tokenized as llama.cpp will see it, fitted to its context with room for the rewrite.
+        prompt, stops, max_tokens = self._fit(request)
 
-        # 2. Stream: one draft per token, cancel checked between tokens.
+        # 2. Prefill, a chunk at a time, cancel checked between chunks.
+        if not self._prefill(prompt, cancel_event):
+            return self._result("", 0, None, started, "cancelled")
+
+        # 3. Stream: one draft per token, cancel checked between tokens.
+        stream = self.llm.create_completion(
+            prompt,  # already evaluated: llama-cpp-python finds it cached and starts sampling
+            max_tokens=max_tokens,
+            stop=stops,
+            stream=True,
+            seed=request.seed if request.seed is not None else random.randrange(2**31),
+            temperature=0.7,
+            top_p=0.95,
+            repeat_penalty=1.1,  # small models loop without it
+        )
         pieces: list[str] = []
         first_draft_s = None
-        stop_reason = "max_steps"
+        stop_reason = "length"
         for chunk in stream:
             if cancel_event.is_set():
                 stream.close()  # stops llama.cpp's generation loop
                 stop_reason = "cancelled"
                 break
             choice = chunk["choices"][0]
-            piece = choice["delta"].get("content", "") if self._chat else choice["text"]
-            if piece and not pieces and not self._chat and request.mode != "fill":
+            piece = choice["text"]
+            if piece and not pieces and self._formatter is None and request.mode != "fill":
                 piece = piece.removeprefix(" ")  # the space after "Rewritten (...):"
             if piece:
                 pieces.append(piece)
@@ -122,35 +180,104 @@ class LlamaAutoregressiveBackend:
                 first_draft_s = first_draft_s or elapsed
                 on_draft(Draft.streamed(pieces, max_tokens, elapsed))
             if choice.get("finish_reason"):
-                stop_reason = "eos" if choice["finish_reason"] == "stop" else "max_steps"
+                stop_reason = "eos" if choice["finish_reason"] == "stop" else "length"
 
-        # 3. Result.
-        elapsed = time.perf_counter() - started
+        # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
         text = "".join(pieces) if stop_reason != "cancelled" else ""
+        return self._result(text, len(pieces), first_draft_s, started, stop_reason)
+
+    def _result(self, text: str, steps: int, first_draft_s, started: float, stop_reason) -> EditResult:
+        elapsed = time.perf_counter() - started
+        tokens = self.count_tokens(text) if text else 0
         return EditResult(
             text=text,
-            steps=len(pieces),
-            tokens=len(pieces),
+            steps=steps,
+            tokens=tokens,
             first_draft_s=first_draft_s,
             elapsed_s=elapsed,
-            tokens_per_s=len(pieces) / elapsed if text and elapsed > 0 else 0.0,
+            tokens_per_s=tokens / elapsed if tokens and elapsed > 0 else 0.0,
             model_id=self.model_id,
             stop_reason=stop_reason,
         )
 
-    def _max_tokens(self, request: EditRequest, context: PromptContext) -> int:
+    # -- the prompt ----------------------------------------------------------------------------------------
+
+    def _fit(self, request: EditRequest) -> tuple[list[int], list[str], int]:
+        """The prompt's tokens, its stop strings and the tokens to generate, all within n_ctx.
+
+        The prompt's fixed part (template, instruction, example) is measured by rendering it around the span
+        alone; the context gets what is left after the rewrite's room, at most the request's budget."""
+        n_ctx = self._n_ctx
+        span_tokens = self.count_tokens(request.span)
+        bare = self._render(build_context(request, self.count_tokens, span_tokens))[0]
+        overhead = len(bare) - span_tokens
+
+        def room(span: int) -> int:  # tokens left for the context around a span of `span` tokens
+            return n_ctx - overhead - span - self._wanted(request, span)
+
+        wanted = self._wanted(request, span_tokens)
+        if request.max_new_tokens:  # asked for more than fits: as many as fit
+            wanted = min(wanted, n_ctx - overhead - span_tokens)
+            if wanted < 1:
+                most = largest_fitting(lambda s: n_ctx - overhead - s >= 1, span_tokens)
+                raise select_less(span_tokens, most, n_ctx)
+        elif room(span_tokens) < 0:
+            raise select_less(span_tokens, largest_fitting(lambda s: room(s) >= 0, span_tokens), n_ctx)
+        budget = min(request.context_budget, n_ctx - overhead - wanted)  # under the span only if the request's is
+        for _ in range(4):  # line-by-line counts can differ a little from the whole prompt's
+            tokens, stops = self._render(build_context(request, self.count_tokens, budget))
+            excess = len(tokens) + wanted - n_ctx
+            if excess <= 0:
+                return tokens, stops, wanted
+            budget = max(budget - excess, span_tokens)
+        raise RequestError(
+            f"the prompt for this selection does not fit this model's {n_ctx:,}-token context; select less"
+        )
+
+    def _wanted(self, request: EditRequest, span_tokens: int) -> int:
         if request.max_new_tokens:
-            wanted = request.max_new_tokens
-        elif request.mode == "fill":
-            wanted = FILL_TOKENS
-        else:
-            wanted = min(2 * context.span_tokens + 16, MAX_REWRITE_TOKENS)
-        room = self._n_ctx - context.context_tokens - context.span_tokens - 128  # the prompt's own words
-        if room < min(wanted, 16):
-            raise RequestError(
-                f"the selection and its context do not fit this model's {self._n_ctx}-token context; select less"
-            )
-        return min(wanted, room)
+            return request.max_new_tokens
+        if request.mode == "fill":
+            return FILL_TOKENS
+        return min(2 * span_tokens + 16, MAX_REWRITE_TOKENS)
+
+    def _render(self, context: PromptContext) -> tuple[list[int], list[str]]:
+        """The prompt's tokens as llama.cpp evaluates them, and its stop strings."""
+        if self._formatter is None:
+            text = _completion_prompt(context)
+            tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
+            return tokens, [] if context.mode == "fill" else list(_STOPS)
+        # As llama-cpp-python's chat handler does it: special tokens in the rendered template are tokens.
+        result = self._formatter(messages=context.messages())
+        tokens = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
+        stops = [] if result.stop is None else [result.stop] if isinstance(result.stop, str) else list(result.stop)
+        return tokens, stops
+
+    def _token_text(self, token: int) -> str:
+        return self.llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
+
+    # -- llama.cpp -----------------------------------------------------------------------------------------
+
+    def _prefill(self, tokens: list[int], cancel_event: threading.Event) -> bool:
+        """Evaluate the prompt PREFILL_CHUNK tokens at a time, False as soon as a cancel is seen. The part
+        already in the KV cache from the last edit (the same document's prefix) is kept, except for
+        recurrent models, whose state cannot be cut back."""
+        llm = self.llm
+        cached = llm.input_ids[: llm.n_tokens]
+        shared = min(len(cached), len(tokens))
+        differ = np.flatnonzero(cached[:shared] != np.asarray(tokens[:shared]))
+        keep = int(differ[0]) if len(differ) else shared
+        keep = min(keep, len(tokens) - 1)  # the last token is evaluated again: sampling needs its logits
+        if getattr(llm, "_is_recurrent", False) or getattr(llm, "_is_hybrid", False):
+            keep = 0
+        llm.n_tokens = keep  # `eval` drops the cache past it
+        self.prefill_chunks = 0
+        for start in range(keep, len(tokens), PREFILL_CHUNK):
+            if cancel_event.is_set():
+                return False
+            llm.eval(tokens[start : start + PREFILL_CHUNK])
+            self.prefill_chunks += 1
+        return not cancel_event.is_set()
 
 
 # One worked example teaches a base model the pattern; it then stops at the blank line.

@@ -13,9 +13,16 @@ architectures have no KV cache, and llama.cpp returns logits for every position)
 - The instruction is not used: these are pure infill models and the text around the span is the whole
   prompt. (LLaDA-Instruct could take an instruction through its chat template, at the cost of in-place
   infill.)
+- The text around the span is the request's `context_budget`, at most MASKED_DIFFUSION_BUDGET tokens (every
+  step re-reads the whole sequence: there is no KV cache), and the whole sequence at most MAX_SEQUENCE tokens
+  or the model's trained context. A span whose masks cannot fit is refused with how much to select.
+- The result is the canvas up to its first end-of-generation token (EOS/EOT; what follows it is not text).
+  Stop reasons: `eos` when the model ended the text, `length` when the canvas filled up without an end token
+  (the rewrite may be cut short), `cancelled`.
 - Only llama-cpp-python's low-level API is used: the high-level `Llama` cannot evaluate these models. The
-  context is sized to the sequence (a micro-batch smaller than the sequence aborts the process) and flash
-  attention is off (it costs ~1e-2 of logit accuracy on CPU).
+  context is sized to the sequence (a micro-batch smaller than the sequence aborts the process), attention is
+  set non-causal explicitly (as llama.cpp's diffusion example does; the encoder path is non-causal today, but
+  that is llama.cpp's default, not a promise), and flash attention is off (~1e-2 of logit accuracy on CPU).
 - Every file is checked by `read_gguf` before llama.cpp sees it: llama.cpp aborts on some malformed files.
 """
 
@@ -32,13 +39,24 @@ from pathlib import Path
 import numpy as np
 
 from engine.models.gguf_header import read_gguf
-from engine.backends.llamacpp.runtime import capture_llama_logs, default_threads, llama_log_lines
-from engine.prompt import DEFAULT_CONTEXT_BUDGET, build_context
+from engine.backends.llamacpp.runtime import (
+    capture_llama_logs,
+    default_threads,
+    largest_fitting,
+    llama_log_lines,
+    positive_int,
+    select_less,
+)
+from engine.prompt import build_context
 from engine.types import PLACEHOLDER, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
 from engine.backends.llamacpp.unmasking import UnmaskingParams, unmask_step
 
 FILL_TOKENS = 32  # masks for `fill` when the request does not say
 CONTEXT_QUANTUM = 256  # the llama.cpp context grows in steps of this, so it is rarely rebuilt
+MASKED_DIFFUSION_BUDGET = 1024  # tokens of document around the span, at most: each step is a full forward pass
+# The whole sequence, at most: without flash attention llama.cpp holds heads x n x n attention scores per step
+# (32 heads at 2,048 tokens: 512 MB), and a step over more would take seconds on a CPU anyway.
+MAX_SEQUENCE = 2048
 
 class LlamaDiffusionBackend:
     family = "masked_diffusion"
@@ -47,14 +65,12 @@ class LlamaDiffusionBackend:
         self,
         path: str,
         threads: int | None = None,
-        context_budget: int = DEFAULT_CONTEXT_BUDGET,
         params: UnmaskingParams | None = None,
         model_id: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.model_id = model_id or str(path)
         self.threads = threads or default_threads()
-        self.context_budget = context_budget
         self.params = params or UnmaskingParams()
         self._model = None
         self._ctx = None
@@ -98,6 +114,8 @@ class LlamaDiffusionBackend:
         self._mask = L.llama_vocab_mask(vocab)
         self._n_vocab = L.llama_vocab_n_tokens(vocab)
         self._n_ctx_train = L.llama_model_n_ctx_train(model)
+        # What one edit's sequence may hold: never a hostile header's 2^31-1, never more than MAX_SEQUENCE.
+        self._limit = min(positive_int(self._n_ctx_train) or MAX_SEQUENCE, MAX_SEQUENCE)
         self._bos = [L.llama_vocab_bos(vocab)] if L.llama_vocab_get_add_bos(vocab) else []
         # Dream predicts each token from the position before it; LLaDA at the position itself. llama.cpp's own
         # diffusion example shifts unless the file says otherwise.
@@ -112,6 +130,7 @@ class LlamaDiffusionBackend:
             details={
                 "architecture": arch,
                 "n_ctx_train": str(self._n_ctx_train),
+                "max_sequence": str(self._limit),
                 "mask_token": str(self._mask),
                 "shift_logits": str(self._shift).lower(),
                 "score": self.params.score,
@@ -168,18 +187,20 @@ class LlamaDiffusionBackend:
         params = self.params
         steps = request.steps or params.steps
 
-        # 1. Canvas: how many masks the span gets; they must fit the model's context on their own.
+        # 1. Canvas: how many masks the span gets; they must fit the sequence limit on their own.
         span_tokens = self.count_tokens(request.span)
-        n = self._canvas_length(request, span_tokens)
-        room = self._n_ctx_train - len(self._bos) - n  # what is left for the text around the span
-        if room < 0:
-            raise RequestError(
-                f"the selection needs {n} tokens to rewrite, over this model's {self._n_ctx_train}-token "
-                "context; select less"
-            )
+        room = self._limit - len(self._bos)
+        wanted = self._canvas_length(request, span_tokens)
+        if wanted > room and request.max_new_tokens is None:
+            most = largest_fitting(lambda s: self._canvas_length(request, s) <= room, span_tokens)
+            raise select_less(span_tokens, most, self._limit)
+        n = min(wanted, room)  # more new tokens asked for than fit: as many as fit
+        room -= n  # what is left for the text around the span
 
-        # 2. Context: the nearest text before and after the span, within the budget and that room.
-        context = build_context(request, self.count_tokens, min(self.context_budget, room + span_tokens))
+        # 2. Context: the nearest text before and after the span, within the request's budget, the room left
+        #    and MASKED_DIFFUSION_BUDGET (span included; a longer span goes alone).
+        budget = min(request.context_budget, max(MASKED_DIFFUSION_BUDGET, span_tokens), span_tokens + room)
+        context = build_context(request, self.count_tokens, budget)
         before, after = self.tokenize(context.before), self.tokenize(context.after)
         while len(before) + len(after) > room:  # line-by-line counts can differ from a whole-text count
             if len(before) >= len(after):
@@ -195,7 +216,7 @@ class LlamaDiffusionBackend:
         rng = np.random.default_rng(seed)
         confidence = np.zeros(n)
         first_draft_s, last, step = None, None, 0
-        stop_reason = "max_steps"
+        stop_reason = "length"
         while step < steps:
             if cancel_event.is_set():
                 stop_reason = "cancelled"
@@ -217,23 +238,25 @@ class LlamaDiffusionBackend:
                 stop_reason = "cancelled"
                 break
             if not (sequence[start : start + n] == self._mask).any():
-                stop_reason = "converged" if step < steps else "max_steps"
                 break
 
-        # 4. Result: the last draft, trailing end-of-text tokens (which render as nothing) trimmed.
+        # 4. Result: the canvas up to its first end-of-generation token; without one it was cut by its length.
         elapsed = time.perf_counter() - started
-        done = stop_reason != "cancelled" and last is not None
-        filled = [int(t) for t in sequence[start : start + n]]
-        while filled and self._is_eog(filled[-1]):
-            filled.pop()
-        tokens = len(filled) if done else 0
+        if stop_reason == "cancelled" or last is None:
+            text, tokens = "", 0
+        else:
+            filled = [int(t) for t in sequence[start : start + n]]
+            end = next((i for i, t in enumerate(filled) if self._is_eog(t)), None)
+            if end is not None:
+                stop_reason, filled = "eos", filled[:end]
+            text, tokens = "".join(self._detokenize(filled)[0]), len(filled)
         return EditResult(
-            text=last.text if done else "",
+            text=text,
             steps=step,
             tokens=tokens,
             first_draft_s=first_draft_s,
             elapsed_s=elapsed,
-            tokens_per_s=tokens / elapsed if done and elapsed > 0 else 0.0,
+            tokens_per_s=tokens / elapsed if tokens and elapsed > 0 else 0.0,
             model_id=self.model_id,
             stop_reason=stop_reason,
         )
@@ -255,7 +278,7 @@ class LlamaDiffusionBackend:
 
         if length <= self._ctx_tokens:
             return
-        size = min(-(-length // CONTEXT_QUANTUM) * CONTEXT_QUANTUM, max(self._n_ctx_train, length))
+        size = min(-(-length // CONTEXT_QUANTUM) * CONTEXT_QUANTUM, max(self._limit, length))
         if self._ctx is not None:
             L.llama_free(self._ctx)
             L.llama_batch_free(self._batch)
@@ -270,6 +293,7 @@ class LlamaDiffusionBackend:
         if not ctx:
             reason = llama_log_lines[-1] if llama_log_lines else "no reason given"
             raise RequestError(f"llama.cpp cannot make a {size}-token context for this edit: {reason}")
+        L.llama_set_causal_attn(ctx, False)  # every position sees the whole sequence, masks after it included
         batch = L.llama_batch_init(size, 0, 1)
         for i in range(size):  # every token is position i of sequence 0; only the tokens change per step
             batch.pos[i] = i

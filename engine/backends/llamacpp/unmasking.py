@@ -15,8 +15,13 @@ threshold means the same at every sampling temperature:
 - "entropy": 1 - H(p) / log(vocabulary), 1 for a one-hot distribution.
 
 With `temperature == 0` the chosen token is the argmax and the random generator is not used; otherwise it is
-sampled from softmax(logits / temperature) (Gumbel-max: one draw per row and token, a fixed number per
-step), so a given seed always gives the same choices. Ties in score go to the leftmost position.
+sampled from softmax(logits / temperature) by inverse CDF, one uniform draw per row (fixed per step), so a given
+seed always gives the same choices. Ties in score go to the leftmost position.
+
+Cost: this runs once per denoising step over masked x vocabulary logits, so it makes three cheap passes over
+them (argmax, subtract, compare) and exponentiates only the candidates within `CUT` of each row's best (for a
+peaked row, a handful; when most tokens are, all of them, without an index list); a draw is one uniform
+number per row, never noise per token.
 """
 
 from __future__ import annotations
@@ -26,6 +31,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+
+# A token CUT below its row's best logit weighs under e^-30 of the best one: a whole 262k vocabulary of them adds
+# under 3e-8 to the sum, below float32's rounding of it, so leaving them out changes no score and no draw.
+# (At temperature T > 1 the cut widens to CUT * T, the same bound on the tempered weights.)
+CUT = 30.0
+CHUNK = 256  # candidates per partial sum of a draw's two-level search
 
 Score = Literal["confidence", "margin", "entropy"]
 SCORES: tuple[Score, ...] = ("confidence", "margin", "entropy")
@@ -76,28 +87,41 @@ def unmask_step(
         empty = np.zeros(0, dtype=np.int64)
         return Commit(empty, empty, np.zeros(0))
 
-    # 1. The model's distribution at each position (temperature 1).
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(shifted)
-    probs /= probs.sum(axis=1, keepdims=True)
-
-    # 2. A token per position: argmax, or a Gumbel-max draw at the sampling temperature.
-    if params.temperature == 0:
-        tokens = probs.argmax(axis=1)
-    else:
-        uniform = np.maximum(rng.random(logits.shape, dtype=np.float32), np.finfo(np.float32).tiny)
-        gumbel = -np.log(-np.log(uniform))
-        tokens = (shifted / params.temperature + gumbel).argmax(axis=1)
+    # 1. The model's distribution (temperature 1) at each position, over the candidates only: the tokens within
+    #    CUT of the row's best (see CUT), listed row by row, left to right. Unnormalised: the top token weighs 1.
     rows = np.arange(masked)
+    top = logits.argmax(axis=1)
+    shifted = logits - logits[rows, top][:, None]  # 0 at the top, <= 0 elsewhere, -inf for a banned token
+    near = shifted >= np.float32(-CUT * max(1.0, params.temperature))
+    if np.count_nonzero(near) * 4 > near.size:  # most tokens are candidates: take them all, no index list
+        flat, kept = None, shifted.ravel()
+    else:
+        flat = np.flatnonzero(near)  # 1-D: far faster than 2-D nonzero
+        kept = shifted.ravel()[flat]
+    starts = rows * vocab if flat is None else np.searchsorted(flat, rows * vocab)  # each row's first candidate
+    w = np.exp(kept)
+    total = np.add.reduceat(w, starts, dtype=np.float64)
+    top_at = rows * vocab + top
+    if flat is not None:
+        top_at = np.searchsorted(flat, top_at)  # the top's index among the candidates
+
+    # 2. A token per position: argmax, or one inverse-CDF draw at the sampling temperature.
+    if params.temperature == 0:
+        at = top_at
+    else:
+        tempered = w if params.temperature == 1 else np.exp(kept / np.float32(params.temperature))
+        at = _draw(tempered, starts, rng)
+    tokens = (at if flat is None else flat[at]) - rows * vocab
 
     # 3. How sure the model is at each position, 0..1.
     if params.score == "confidence":
-        scores = probs[rows, tokens].astype(np.float64)
+        scores = w[at] / total
     elif params.score == "margin":
-        top2 = np.partition(probs, vocab - 2, axis=1)[:, -2:] if vocab > 1 else np.c_[np.zeros(masked), probs]
-        scores = (top2[:, 1] - top2[:, 0]).astype(np.float64)
-    else:
-        entropy = -(probs * np.log(np.maximum(probs, np.finfo(np.float32).tiny))).sum(axis=1, dtype=np.float64)
+        w[top_at] = 0.0  # the runner-up is the largest weight left (0 when the top is the only candidate)
+        scores = (1.0 - np.maximum.reduceat(w, starts)) / total
+    else:  # H = log(total) - sum(w * shifted) / total; a banned token (w = 0, shifted = -inf) adds nothing
+        spread = np.add.reduceat(w * np.maximum(kept, np.float32(-1e4)), starts, dtype=np.float64)
+        entropy = np.log(total) - spread / total
         scores = 1.0 - entropy / math.log(vocab) if vocab > 1 else np.ones(masked)
     scores = np.clip(scores, 0.0, 1.0)
 
@@ -109,3 +133,25 @@ def unmask_step(
     chosen |= scores >= params.threshold
     picked = np.flatnonzero(chosen)
     return Commit(picked.astype(np.int64), tokens[picked].astype(np.int64), scores[picked])
+
+
+
+
+
+def _draw(weights: np.ndarray, starts: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One inverse-CDF draw per row: `weights` (> 0) are the candidates of all rows, row i's from `starts[i]`;
+    the index of each row's pick. One uniform number per row; the cumulative sum runs over chunks of CHUNK
+    candidates (never across a row's start), then inside the one chunk each draw lands in."""
+    n = len(weights)
+    bounds = np.union1d(starts, np.arange(0, n, CHUNK))
+    cumulative = np.cumsum(np.add.reduceat(weights, bounds), dtype=np.float64)
+    first = np.searchsorted(bounds, starts)  # each row's first chunk; its last is the next row's first - 1
+    last = np.r_[first[1:], len(bounds)] - 1
+    before = np.where(first > 0, cumulative[np.maximum(first - 1, 0)], 0.0)
+    target = before + rng.random(len(starts)) * (cumulative[last] - before)
+    chunk = np.clip(np.searchsorted(cumulative, target, side="right"), first, last)
+    within = target - np.where(chunk > 0, cumulative[np.maximum(chunk - 1, 0)], 0.0)
+    low, high = bounds[chunk], np.r_[bounds[1:], n][chunk]
+    index = low[:, None] + np.arange(CHUNK)
+    inner = np.cumsum(np.where(index < high[:, None], weights[np.minimum(index, n - 1)], 0.0), axis=1)
+    return low + np.minimum((inner <= within[:, None]).sum(axis=1), high - low - 1)

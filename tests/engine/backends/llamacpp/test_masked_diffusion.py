@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from engine import EditRequest, Engine, EngineError, backend_for
-from engine.backends.llamacpp.masked_diffusion import PLACEHOLDER, LlamaDiffusionBackend
+from engine.backends.llamacpp.masked_diffusion import (
+    MASKED_DIFFUSION_BUDGET,
+    MAX_SEQUENCE,
+    PLACEHOLDER,
+    LlamaDiffusionBackend,
+)
 from engine.backends.llamacpp.unmasking import UnmaskingParams
 from tests.llada_gguf import EOS, EOT, MASK, write_llada_gguf
 
@@ -53,7 +58,7 @@ def placeholders(draft) -> int:
 def test_rewrite_fills_the_span_in_place_step_by_step(run):
     request = EditRequest(DOC, *SPAN, seed=0)
     result, drafts = run(request)
-    assert result.ok and result.stop_reason == "converged" and result.steps == len(drafts) < 16
+    assert result.ok and result.stop_reason in ("eos", "length") and result.steps == len(drafts) < 16
     assert PLACEHOLDER not in result.text and result.text == drafts[-1].text
     document = request.splice(result.text)
     assert document.startswith(DOC[: SPAN[0]]) and document.endswith(DOC[SPAN[1] :])
@@ -80,13 +85,13 @@ def test_a_threshold_commits_several_tokens_per_forward_pass(run):
     assert sum(committed) == 16 and max(committed) > 1 and result.steps < 16
     result, drafts = run(request, ONE_BY_ONE)
     assert [placeholders(d) for d in drafts] == list(range(15, -1, -1))
-    assert result.stop_reason == "max_steps" and result.steps == 16
+    assert result.stop_reason in ("eos", "length") and result.steps == 16
     assert all(sum(d.changed) == 1 for d in drafts)
 
 
 def test_fewer_steps_than_masks_still_fills_every_mask(run):
     result, drafts = run(EditRequest(DOC, *SPAN, seed=0, max_new_tokens=20, steps=3), ONE_BY_ONE)
-    assert [placeholders(d) for d in drafts] == [13, 6, 0] and result.stop_reason == "max_steps"
+    assert [placeholders(d) for d in drafts] == [13, 6, 0] and result.stop_reason in ("eos", "length")
 
 
 def test_fill_inserts_at_the_cursor(run):
@@ -131,22 +136,69 @@ def test_multibyte_characters_split_over_byte_tokens_are_one_piece(models):
         backend.close()
 
 
-def test_trailing_end_of_text_tokens_are_trimmed(models):
-    """A scripted forward pass (the real tokenizer and sampler): the model ends the span early."""
-    backend = LlamaDiffusionBackend(str(models["llada"]), params=UnmaskingParams(steps=4, threshold=0.5))
-    backend.load()
-    word = backend.tokenize(" cat")[0]
-    try:
+@pytest.fixture
+def scripted(models):
+    """The real backend (tokenizer, sampler, detokenizer) with a scripted forward pass: `script(backend, p)` is
+    the token the model is sure of at sequence position p (BOS is position 0, the canvas starts at 1)."""
+    backends = []
+
+    def make(script, steps=4):
+        backend = LlamaDiffusionBackend(str(models["llada"]), params=UnmaskingParams(steps=steps, threshold=0.5))
+        backend.load()
+        backends.append(backend)
 
         def forward(sequence, positions):
             logits = np.zeros((len(positions), backend._n_vocab), dtype=np.float32)
             for row, position in enumerate(positions):
-                logits[row, word if position < 5 else (EOS if position % 2 else EOT)] = 30.0
+                logits[row, script(backend, int(position))] = 30.0
             return logits
 
         backend._forward = forward
-        result = backend.edit(EditRequest("dog", 0, 3, max_new_tokens=8, seed=0), lambda d: None, threading.Event())
-        assert result.text == " cat" * 4 and result.tokens == 4 and result.stop_reason == "converged"
+        return backend
+
+    yield make
+    for backend in backends:
+        backend.close()
+
+
+def edit(backend, request):
+    return backend.edit(request, lambda d: None, threading.Event())
+
+
+def test_trailing_end_of_text_tokens_are_trimmed(scripted):
+    backend = scripted(lambda b, p: b.tokenize(" cat")[0] if p < 5 else (EOS if p % 2 else EOT))
+    result = edit(backend, EditRequest("dog", 0, 3, max_new_tokens=8, seed=0))
+    assert result.text == " cat" * 4 and result.tokens == 4 and result.stop_reason == "eos"
+
+
+def test_the_output_ends_at_the_first_end_token(scripted):
+    """The model ends the text after two words; what it wrote after the end token is not text, nor counted."""
+    backend = scripted(lambda b, p: EOT if p == 3 else b.tokenize(" cat")[0])
+    result = edit(backend, EditRequest("dog", 0, 3, max_new_tokens=8, seed=0))
+    assert result.text == " cat" * 2 and result.tokens == 2 and result.stop_reason == "eos"
+    assert result.tokens_per_s == pytest.approx(2 / result.elapsed_s)
+
+
+def test_a_canvas_filled_without_an_end_token_stops_for_length(scripted):
+    backend = scripted(lambda b, p: b.tokenize(" cat")[0])
+    result = edit(backend, EditRequest("dog", 0, 3, max_new_tokens=6, seed=0))
+    assert result.text == " cat" * 6 and result.tokens == 6 and result.stop_reason == "length"
+
+
+def test_attention_is_bidirectional(models):
+    """The logits at a position change when a token after it changes: each position sees the whole sequence."""
+    backend = LlamaDiffusionBackend(str(models["llada"]))
+    backend.load()
+    try:
+        sequence = np.array([1] + backend.tokenize("the cat sat on the mat") + [MASK] * 4, dtype=np.int32)
+        backend._ensure_context(len(sequence))
+        everywhere = np.arange(len(sequence))
+        first = backend._forward(sequence, everywhere)
+        changed = sequence.copy()
+        changed[-2] = backend.tokenize(" dog")[0]
+        second = backend._forward(changed, everywhere)
+        moved = np.abs(np.delete(first, MASK, axis=1) - np.delete(second, MASK, axis=1)).max(axis=1)  # mask: -inf
+        assert np.all(moved[: len(sequence) - 2] > 1e-3), moved  # every earlier row, the first word's included
     finally:
         backend.close()
 
@@ -155,22 +207,65 @@ def test_the_context_is_trimmed_to_the_models_context_never_the_span(models):
     filler = "the big red house was on the mat and the cat ran in.\n" * 40  # ~700 tokens a side; the model holds 256
     text = filler + "The dog sat on the mat" + "\n" + filler
     start = len(filler)
-    request = EditRequest(text, start, start + len("The dog sat on the mat"), seed=0)
-    backend = LlamaDiffusionBackend(str(models["llada"]), params=EASY, context_budget=100_000)
+    request = EditRequest(text, start, start + len("The dog sat on the mat"), seed=0, context_budget=100_000)
+    backend = LlamaDiffusionBackend(str(models["llada"]), params=EASY)
     with Engine() as eng:
         eng.load(lambda: backend).result()
         result = eng.edit(request)
-        assert result.ok and PLACEHOLDER not in result.text and result.tokens > 0
+        assert result.ok and PLACEHOLDER not in result.text
         assert request.splice(result.text) == filler + result.text + "\n" + filler
         assert backend.count_tokens(filler) > 600 and backend._ctx_tokens == 256  # the sequence fitted in 256
+
+
+def sequence_lengths(backend) -> list[int]:
+    """Record the length of every sequence the real forward pass runs on."""
+    lengths, real = [], backend._forward
+
+    def forward(sequence, positions):
+        lengths.append(len(sequence))
+        return real(sequence, positions)
+
+    backend._forward = forward
+    return lengths
+
+
+@pytest.mark.parametrize("budget", [40, 100_000])
+def test_the_context_follows_the_requests_budget_capped_for_masked_diffusion(tmp_path, budget):
+    path = write_llada_gguf(tmp_path / "long.gguf", context_length=8192)
+    filler = "the big red house was on the mat and the cat ran in.\n" * 200  # ~3,500 tokens a side
+    text = filler + "The dog sat" + "\n" + filler
+    request = EditRequest(text, len(filler), len(filler) + 11, seed=0, max_new_tokens=8, context_budget=budget)
+    backend = LlamaDiffusionBackend(str(path), params=UnmaskingParams(steps=2, threshold=2.0))
+    backend.load()
+    try:
+        lengths = sequence_lengths(backend)
+        assert edit(backend, request).ok
+        span = backend.count_tokens("The dog sat")
+        around = lengths[0] - 1 - 8  # BOS and the masks aside
+        assert min(budget, MASKED_DIFFUSION_BUDGET) - span - 40 <= around <= min(budget, MASKED_DIFFUSION_BUDGET) - span
+    finally:
+        backend.close()
+
+
+def test_a_hostile_trained_context_is_never_the_context_size(tmp_path):
+    path = write_llada_gguf(tmp_path / "hostile.gguf", context_length=2**31 - 1)
+    backend = LlamaDiffusionBackend(str(path), params=UnmaskingParams(steps=2, threshold=2.0))
+    info = backend.load()
+    try:
+        assert info.details["max_sequence"] == str(MAX_SEQUENCE)
+        result = edit(backend, EditRequest("the cat sat", 4, 7, seed=0, max_new_tokens=100_000))
+        assert result.ok and backend._ctx_tokens == MAX_SEQUENCE  # as many masks as fit, not 100,000
+    finally:
+        backend.close()
 
 
 def test_a_span_over_the_models_context_is_refused(run):
     text = "the cat sat on the mat. " * 60  # ~300 tokens, more than the 256 the model holds
     result, drafts = run(EditRequest(text, 0, len(text), seed=0))
     assert result.stop_reason == "error" and not drafts
-    assert result.error.startswith("the selection needs ") and result.error.endswith(
-        "tokens to rewrite, over this model's 256-token context; select less"
+    assert result.error.startswith("the selection is ") and result.error.endswith(
+        "tokens, more than this model can rewrite at once (256-token context): "
+        "select at most 201 tokens (about 150 words)"  # 201 + 50 + 4 = 255 masks, and BOS: 256
     )
 
 

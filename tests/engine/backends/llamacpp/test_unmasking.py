@@ -126,3 +126,57 @@ def test_bad_params_are_refused():
         UnmaskingParams(steps=0)
     with pytest.raises(ValueError, match="temperature"):
         UnmaskingParams(temperature=-1)
+
+
+def draw_counts(logits: np.ndarray, temperature: float, seed: int = 0) -> np.ndarray:
+    """Sample every row once (all commit at the last step); how often each token was chosen."""
+    params = UnmaskingParams(temperature=temperature, threshold=0.0)
+    commit = unmask_step(logits, np.random.default_rng(seed), 1, params)
+    assert commit.rows.tolist() == list(range(len(logits)))
+    return np.bincount(commit.tokens, minlength=logits.shape[1])
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 2.0])
+def test_a_sample_follows_softmax_of_logits_over_temperature(temperature):
+    probs = np.array([0.5, 0.3, 0.15, 0.05])
+    rows = 20_000
+    logits = np.tile(np.log(probs).astype(np.float32), (rows, 1))
+    expected = probs ** (1 / temperature) / (probs ** (1 / temperature)).sum() * rows
+    counts = draw_counts(logits, temperature)
+    sigma = np.sqrt(expected)
+    assert np.all(np.abs(counts - expected) < 5 * sigma), (counts, expected)
+
+
+def test_a_sample_over_many_candidates_in_a_large_vocabulary():
+    """600 equally likely tokens spread over a 5,000-token vocabulary, the rest far below: every draw lands on
+    one of the 600 (several partial-sum chunks per row), about evenly."""
+    rng = np.random.default_rng(3)
+    likely = np.sort(rng.choice(5000, 600, replace=False))
+    logits = np.full((3000, 5000), -100.0, dtype=np.float32)
+    logits[:, likely] = 5.0
+    counts = draw_counts(logits, 0.7)
+    assert counts.sum() == 3000 and counts[np.setdiff1d(np.arange(5000), likely)].sum() == 0
+    per_hundred = counts[likely].reshape(6, 100).sum(axis=1)  # 500 expected each, sigma ~20
+    assert np.all(np.abs(per_hundred - 500) < 100), per_hundred
+
+
+@pytest.mark.parametrize("score", SCORES)
+@pytest.mark.parametrize("spread", [1.0, 12.0])  # a flat row (every token a candidate) and a peaked one
+def test_scores_match_a_full_softmax(score, spread):
+    logits = (np.random.default_rng(5).standard_normal((40, 3000)) * spread).astype(np.float32)
+    logits[:, 7] = -np.inf  # a banned token
+    params = UnmaskingParams(score=score, threshold=0.0, temperature=0.0)
+    commit = unmask_step(logits, np.random.default_rng(0), 1, params)
+    exact = logits.astype(np.float64)
+    probs = np.exp(exact - exact.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    assert commit.tokens.tolist() == logits.argmax(axis=1).tolist()
+    if score == "confidence":
+        reference = probs.max(axis=1)
+    elif score == "margin":
+        top2 = np.sort(probs, axis=1)[:, -2:]
+        reference = top2[:, 1] - top2[:, 0]
+    else:
+        entropy = -(probs * np.log(np.where(probs > 0, probs, 1.0))).sum(axis=1)
+        reference = 1 - entropy / math.log(3000)
+    assert np.allclose(commit.scores, reference, rtol=1e-4, atol=1e-6)
