@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import qasync
 from PySide6.QtWidgets import QApplication
@@ -20,6 +21,10 @@ def use_loop(loop: qasync.QEventLoop) -> None:
     """Make `loop` (not yet running) the GUI's loop; app/startup/main.py runs it."""
     global _loop
     _loop = loop
+    # Plain Python threads for asyncio.to_thread: qasync's default executor runs QThreads, and a QThread
+    # still running when the interpreter exits aborts the process ("QThread: Destroyed while thread is still
+    # running", exit -6).
+    loop.set_default_executor(ThreadPoolExecutor(max_workers=4, thread_name_prefix="redraft-gui-worker"))
     asyncio.set_event_loop(loop)
 
 

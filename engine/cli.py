@@ -104,7 +104,7 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
 
     view = _JsonView(out) if args.json else _TerminalView(out)
     with Engine() as engine:
-        engine.load(lambda: backend_for(spec, device=args.device, context_budget=args.context_budget)).result()
+        engine.load(lambda: backend_for(spec, device=args.device)).result()
         # Ctrl+C cancels the edit within one step instead of killing the process mid-write.
         previous = signal.signal(signal.SIGINT, lambda *_: engine.cancel())
         try:

@@ -39,3 +39,20 @@ def engine(checkpoint):
     with Engine() as eng:
         eng.load(lambda: backend_for(str(checkpoint), device="cpu")).result()
         yield eng
+
+
+@pytest.fixture(autouse=True)
+def _gui_loop_only_while_a_test_runs(request):
+    """The GUI's asyncio loop (app/event_loop.py) marks itself running on the main thread, as qasync does
+    under an event loop it did not start. Between tests it is unmarked, so a test that runs a backend's own
+    private event loop on the main thread (the remote backend's) is not refused by a GUI test before it; a
+    GUI test (one using qtbot) gets it marked again."""
+    import asyncio
+    import sys
+
+    event_loop = sys.modules.get("app.event_loop")
+    loop = getattr(event_loop, "_loop", None)
+    if "qtbot" in request.fixturenames and loop is not None and not loop.is_closed():
+        asyncio.events._set_running_loop(loop)
+    yield
+    asyncio.events._set_running_loop(None)

@@ -11,7 +11,6 @@ import os
 from pathlib import Path
 
 from engine.models.bundled import BUNDLED, NAME, bundled_model_path
-from engine.prompt import DEFAULT_CONTEXT_BUDGET
 from engine.types import Backend
 
 REMOTE_MODEL_ENV = "REDRAFT_REMOTE_MODEL"  # which of a server's models to use (default: the first it lists)
@@ -20,9 +19,9 @@ REMOTE_MODEL_ENV = "REDRAFT_REMOTE_MODEL"  # which of a server's models to use (
 DIFFUSION_ARCHITECTURES = {"llada", "llada-moe", "dream", "rnd1", "diffusion-gemma"}
 
 
-def backend_for(spec: str, device: str | None = None, context_budget: int = DEFAULT_CONTEXT_BUDGET) -> Backend:
+def backend_for(spec: str, device: str | None = None) -> Backend:
     """A not-yet-loaded backend for `spec`: "bundled", a server URL, a .gguf file, a checkpoint folder, or a
-    cached hub id.
+    cached hub id. (The context budget is not the backend's: it comes with each request.)
 
     Runs on the engine's worker thread (it reads file headers and imports the model libraries).
     """

@@ -52,6 +52,24 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)
 
 
+def four_bit_needed(device: str, weight_bytes: int, free_bytes: int | None, have_bitsandbytes: bool) -> bool:
+    """Load 4-bit only on CUDA with bitsandbytes installed, and only when the bf16 weights (with 20% for the
+    runtime) do not fit the GPU's free memory: bf16 is the quality the model was released at."""
+    return device.startswith("cuda") and have_bitsandbytes and free_bytes is not None and weight_bytes * 1.2 > free_bytes
+
+
+def _free_gpu_bytes(device: str) -> int | None:
+    if not device.startswith("cuda"):
+        return None
+    return int(torch.cuda.mem_get_info(torch.device(device))[0])
+
+
+def _have_bitsandbytes() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("bitsandbytes") is not None
+
+
 class DiffusionGemmaBackend:
     family = "diffusion_gemma"
 
@@ -69,6 +87,12 @@ class DiffusionGemmaBackend:
         checkpoint = inspect_folder(folder, "diffusion_gemma")
         device = pick_device(self._device_request)
         dtype = torch.float32 if device == "cpu" else torch.bfloat16
+        quantization = None
+        if four_bit_needed(device, checkpoint.weight_bytes, _free_gpu_bytes(device), _have_bitsandbytes()):
+            from transformers import BitsAndBytesConfig
+
+            # bf16 does not fit this GPU but 4-bit may (engine/models/hardware.py judged it so).
+            quantization = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype)
         hf_logging.disable_progress_bar()
         hf_logging.set_verbosity_error()  # load reports go to the user as one line, not as a log dump
         try:
@@ -85,6 +109,7 @@ class DiffusionGemmaBackend:
                 local_files_only=True,
                 device_map=device,
                 output_loading_info=True,
+                quantization_config=quantization,
             )
         except Exception as exc:  # noqa: BLE001 - reported with its reason; the engine stays usable
             _free_memory()
@@ -110,7 +135,7 @@ class DiffusionGemmaBackend:
             family=self.family,
             backend="transformers",
             device=device,
-            dtype=str(dtype).removeprefix("torch."),
+            dtype="int4" if quantization is not None else str(dtype).removeprefix("torch."),
             memory_bytes=model.get_memory_footprint(),
             canvas_length=model.config.canvas_length,
         )

@@ -84,3 +84,14 @@ def test_the_language_reaches_the_prompt(backend):
     python, _ = run(backend, language="python")
     assert python.text != plain.text
     assert run(backend, language="python")[0].text == python.text
+
+
+def test_four_bit_only_on_cuda_with_bitsandbytes_when_bf16_does_not_fit():
+    from engine.backends.diffusion_gemma import four_bit_needed
+
+    gb = 1_000_000_000
+    assert four_bit_needed("cuda", 50 * gb, 40 * gb, True)  # the 26B model on a 40 GB card
+    assert not four_bit_needed("cuda", 50 * gb, 80 * gb, True)  # bf16 fits: the released quality
+    assert not four_bit_needed("cuda", 50 * gb, 40 * gb, False)  # no bitsandbytes: bf16 (and an honest OOM)
+    assert not four_bit_needed("mps", 50 * gb, None, True)  # bitsandbytes needs CUDA
+    assert not four_bit_needed("cpu", 50 * gb, None, True)

@@ -192,9 +192,10 @@ def test_a_hostile_trained_context_is_never_the_context_size(tiny, loaded):
 
 
 def test_the_context_size_is_capped_by_the_kv_cache_it_needs(tmp_path):
-    # 2 layers x 4 heads x (65,536 + 65,536) x 2 bytes = 2 MiB a position: 1 GiB holds 512.
-    path = write_llada_gguf(tmp_path / "wide.gguf", architecture="llama", context_length=32768, key_length=65536)
-    assert kv_bytes_per_token(read_gguf(path)) == 2 << 20 and context_size(read_gguf(path)) == 512
+    # 2 layers x 4 heads x (16,384 + 16,384) x 2 bytes = 512 KiB a position (16,384 is the widest head the
+    # header check lets through): 1 GiB holds 2,048.
+    path = write_llada_gguf(tmp_path / "wide.gguf", architecture="llama", context_length=32768, key_length=16384)
+    assert kv_bytes_per_token(read_gguf(path)) == 512 << 10 and context_size(read_gguf(path)) == 2048
     short = write_llada_gguf(tmp_path / "short.gguf", architecture="llama", context_length=64)
     assert context_size(read_gguf(short)) == 64  # never more than the model was trained on
 
