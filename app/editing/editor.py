@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import unicodedata
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
@@ -76,10 +77,12 @@ _EDIT_SEQUENCES = (
 
 
 def _is_edit(event: QKeyEvent) -> bool:
+    """Whether a key would change the text. Any character but a control one does (str.isprintable() is False
+    for no-break and other spaces, U+3000 and the soft hyphen, which all type)."""
     if event.key() in _EDIT_KEYS or any(event.matches(seq) for seq in _EDIT_SEQUENCES):
         return True
     text = event.text()
-    return bool(text) and (text.isprintable() or text in "\r\n\t")
+    return any(c in "\r\n\t" or unicodedata.category(c) != "Cc" for c in text)
 
 
 class Editor(CodeEditor):
@@ -345,15 +348,41 @@ class Editor(CodeEditor):
         else:
             super().keyPressEvent(event)
 
-    def insertFromMimeData(self, source) -> None:  # noqa: N802 - Qt's name
-        if self._in_edit or self.session is None or not self.session.active:
-            super().insertFromMimeData(source)
+    # Every other way text reaches the document goes under the draft too (DESIGN.md, "Reliability").
+
+    def insertFromMimeData(self, source) -> None:  # noqa: N802 - Qt's name: paste, and drops
+        self._guarded(lambda: super(Editor, self).insertFromMimeData(source))
+
+    def inputMethodEvent(self, event) -> None:  # noqa: N802 - Qt's name: CJK, dead keys, ibus/fcitx commits
+        if event.commitString() or event.replacementLength():
+            self._guarded(lambda: super(Editor, self).inputMethodEvent(event))
         else:
-            self._guarded(lambda: super(Editor, self).insertFromMimeData(source))
+            super().inputMethodEvent(event)  # a preedit is shown in the layout, not written to the text
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._guarded(lambda: super(Editor, self).dropEvent(event))
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        # A drag that moves text out of the document starts (and ends, deleting the source) in here.
+        if event.buttons():
+            self._guarded(lambda: super(Editor, self).mouseMoveEvent(event))
+        else:
+            super().mouseMoveEvent(event)
+
+    def undo(self) -> None:
+        self.cancel_rewrite()  # the draft is taken back first: undo then undoes the user's own history
+        super().undo()
+
+    def redo(self) -> None:
+        self.cancel_rewrite()
+        super().redo()
 
     def _guarded(self, edit) -> None:
         """Apply a user edit under the rewrite: inside the span it ends the run, elsewhere it goes below it."""
         session = self.session
+        if self._in_edit or session is None or not session.active:
+            edit()  # no draft shown (or already taken back by an outer edit: a drop inside a drag)
+            return
         cursor = self.textCursor()
         lo, hi = cursor.selectionStart(), cursor.selectionEnd()
         start, end = session.start, session.end

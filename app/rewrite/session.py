@@ -16,9 +16,11 @@ How the undo history stays clean (the model: a savepoint, as in Helix):
   touched the span, the run is interrupted instead: the engine job is cancelled and the user's edit, made on
   the original text, stays.
 
-Limits: an edit that reaches the document without `suspend()` (another view, a script) while a draft is
-shown lands above our block; the session then stops (engine cancelled) and leaves the document as it is, its
-history still able to undo back to the original.
+An edit that reaches the document without `suspend()` (another view, a script) while a draft is shown lands
+above our block, which can then no longer be popped. The session stops (engine cancelled) and, at once after
+that edit, puts the original text back in the span as an edit of its own: the document never keeps a draft
+the user did not accept. Limit: that repair is an undo step, so undoing it shows the draft again (every path
+in the app goes through `suspend()`; this is the net under them).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextCursor, QTextDocument
 
 from engine import PLACEHOLDER, Draft, EditRequest, EditResult, utf16_to_index
@@ -257,8 +260,10 @@ class RewriteSession:
                 self._shown = None
             return
         if self.document.availableUndoSteps() != self._top or self.document.availableRedoSteps():
-            # Something was recorded above our block: undoing now would undo that instead.
+            # Something was recorded above our block: undoing now would undo that instead. Stop, and give the
+            # span its original text as an edit of its own.
             self._bury()
+            self._put_original_back()
             return
         start = self.start
         self._applying = True
@@ -283,6 +288,11 @@ class RewriteSession:
     def _on_contents_change(self, position: int, removed: int, added: int) -> None:
         if self._applying or not self.active:
             return
+        if self._shown is not None and not self._suspended:
+            self._bury()
+            # Not from inside Qt's change notification (the other edit may still be in its edit block).
+            QTimer.singleShot(0, self._put_original_back)
+            return
         start, end = self.start, self.end
         length = end - start
         touched = length != self._length or start < position < end
@@ -290,6 +300,19 @@ class RewriteSession:
         if not touched:
             return
         self._bury()
+
+    def _put_original_back(self) -> None:
+        """After an unguarded edit over a shown draft: the span (still the draft) gets the original again."""
+        cursor = QTextCursor(self.document)
+        self._applying = True
+        try:
+            cursor.beginEditBlock()
+            cursor.setPosition(self.start)
+            cursor.setPosition(self.end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.insertText(self.original)
+            cursor.endEditBlock()
+        finally:
+            self._applying = False
 
     def _bury(self) -> None:
         """The user edited the span (or above our block): stop the run and leave the document as it is."""
