@@ -12,6 +12,7 @@ GUI thread). They must be quick; they are part of each step.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 import queue
@@ -20,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from engine.usable import unusable
 from engine.types import Backend
 from engine.types import Draft, EditRequest, EditResult, EngineError, ModelInfo
 
@@ -245,6 +247,9 @@ class Engine:
                 result = _failed(job.request, "error", "no model is loaded", "")
             else:
                 result = self._backend.edit(job.request, job.on_draft or _ignore, job.cancel_event)
+                why = unusable(job.request, result.text) if result.ok else None
+                if why is not None:  # never offered as an edit: the span would be deleted or hold scaffolding
+                    result = dataclasses.replace(result, stop_reason="error", error=why)
         except Exception as exc:  # noqa: BLE001 - delivered as a result, never a dead thread
             message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             result = _failed(job.request, "error", " ".join(message.split()), self._model_id())

@@ -1,0 +1,35 @@
+"""Whether a model's finished text may be offered as an edit at all.
+
+A small model often answers with nothing, or with the prompt's own scaffolding (the span markers, chat-turn
+tokens). Offered as an edit, nothing becomes a hunk that deletes the span: one Enter would lose the user's
+text. So an empty result is refused unless the instruction asked for a deletion, and so is a result holding a
+marker or chat token the document itself does not contain (a document about chat templates may hold them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from engine.prompt import CURSOR, SPAN_CLOSE, SPAN_OPEN
+from engine.types import EditRequest
+
+NOTHING = "the model returned nothing usable; the text is unchanged"
+# Prompt scaffolding and the chat-turn tokens of the model families Redraft runs (Gemma, ChatML, Llama 3).
+SCAFFOLDING = (
+    SPAN_OPEN, SPAN_CLOSE, CURSOR, "<document>", "</document>", "<start_of_turn>", "<end_of_turn>",
+    "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|start_header_id|>", "<|eot_id|>",
+    "Reply with the new text only",
+)
+_DELETION = re.compile(r"\b(delete|remove|drop|erase|cut)\b", re.IGNORECASE)
+
+
+def unusable(request: EditRequest, text: str) -> str | None:
+    """Why `text` cannot replace `request`'s span (one line), or None when it can."""
+    if not text.strip():
+        asked = request.mode != "fill" and bool(_DELETION.search(request.instruction))
+        if not (asked and text == ""):
+            return NOTHING
+    leaked = [piece for piece in SCAFFOLDING if piece in text and piece not in request.text]
+    if leaked:
+        return f"the model's answer holds prompt text ({leaked[0]!r}); the text is unchanged"
+    return None

@@ -1,0 +1,55 @@
+"""An empty or leaked answer is never offered as an edit (engine/usable.py, applied by the engine)."""
+
+import pytest
+
+from engine import EditRequest, Engine
+from engine.backends.remote import RemoteBackend
+from engine.usable import NOTHING, unusable
+from tests.engine.backends.test_remote import Fake, fake, finish_chunk  # noqa: F401 - the server fixture
+
+DOC = "Dear team,\nThe meeting moved to Tuesday.\nRegards\n"
+SPAN = "The meeting moved to Tuesday."
+
+
+def request(instruction: str = "make it formal", text: str = DOC, mode: str = "rewrite") -> EditRequest:
+    start = text.index(SPAN)
+    return EditRequest(text, start, start + len(SPAN), instruction=instruction, mode=mode)
+
+
+@pytest.mark.parametrize("answer", ["", "   ", "\n\n"])
+def test_nothing_is_not_an_edit(answer):
+    assert unusable(request(), answer) == NOTHING
+
+
+def test_an_empty_answer_to_a_deletion_is_an_edit():
+    assert unusable(request("delete this sentence"), "") is None
+    assert unusable(request("delete this sentence"), "  ") == NOTHING  # whitespace is not a deletion
+
+
+@pytest.mark.parametrize("answer", ["<redraft-span>The meeting</redraft-span>", "Sure<end_of_turn>", "<|im_start|>x"])
+def test_prompt_scaffolding_is_not_an_edit(answer):
+    assert "prompt text" in unusable(request(), answer)
+
+
+def test_markers_the_document_itself_holds_are_fine():
+    doc = "Gemma turns end with <end_of_turn>.\n" + DOC
+    assert unusable(request(text=doc), "The meeting is on Tuesday <end_of_turn>") is None
+
+
+def test_the_engine_turns_an_empty_or_leaked_answer_into_an_error_result(fake):
+    """A real OpenAI-compatible server on 127.0.0.1 answering nothing, then scaffolding, then a sentence."""
+    answers = iter(["", "<end_of_turn>", "The meeting is now on Tuesday."])
+
+    def answer(handler):
+        handler.start_stream()
+        text = next(answers)
+        if text:
+            handler.event(text)
+        handler.wfile.write(finish_chunk("stop") + b"data: [DONE]\n\n")
+
+    with Engine() as engine:
+        engine.load(lambda: RemoteBackend(fake(on_post=answer))).result(10)
+        empty, leaked, good = (engine.edit(request()) for _ in range(3))
+    assert (empty.stop_reason, empty.error) == ("error", NOTHING)
+    assert leaked.stop_reason == "error" and "prompt text" in leaked.error
+    assert (good.stop_reason, good.text) == ("eos", "The meeting is now on Tuesday.")
