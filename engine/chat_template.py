@@ -107,7 +107,7 @@ def weight(value: Any, cap: int) -> int:
             total += 2 + 2 * len(item)
             if total <= cap:
                 stack.extend(item)
-        elif isinstance(item, Mapping):
+        elif isinstance(item, dict):  # not any Mapping: jinja's Context is one, and is not ours to walk
             total += 2 + 4 * len(item)
             if total <= cap:
                 stack.extend(item.keys())
@@ -365,9 +365,9 @@ def _depth(value: Any, cap: int) -> int:
     while stack and steps <= cap:
         item, depth = stack.pop()
         steps += 1
-        if isinstance(item, (list, tuple, Mapping)):
+        if isinstance(item, (list, tuple, dict)):
             deepest = max(deepest, depth)
-            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, Mapping) else item))
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
     return deepest
 
 
@@ -502,13 +502,13 @@ class ChatTemplate:
         messages: list[dict],
         *,
         cancel_event: threading.Event | None = None,
-        seconds: float = TIME_BUDGET_S,
+        seconds: float | None = None,
         **variables: Any,
     ) -> str:
         """The prompt for `messages`; `variables` (bos_token, add_generation_prompt...) as the caller's library
         passes them. Raises RequestError (one line) on a violation or a template error, Cancelled on cancel."""
         given = weight(messages, 1 << 62) + weight(variables, 1 << 62)
-        budget = _Budget(given + OUTPUT_MARGIN, seconds, cancel_event)
+        budget = _Budget(given + OUTPUT_MARGIN, seconds or TIME_BUDGET_S, cancel_event)
         token = _current.set(budget)
         pieces: list[str] = []
         produced = 0
