@@ -25,6 +25,7 @@ import torch
 from transformers import AutoTokenizer, DiffusionGemmaForBlockDiffusion, LogitsProcessorList
 from transformers.utils import logging as hf_logging
 
+from engine.chat_template import ChatTemplate
 from engine.models.checkpoint import inspect_folder, resolve
 from engine.detokenize import Detokenizer
 from engine.prompt import build_context
@@ -101,6 +102,9 @@ class DiffusionGemmaBackend:
             raise ModelLoadError(f"cannot load the tokenizer of {folder.name}: {one_line(exc)}") from None
         if not getattr(tokenizer, "chat_template", None):
             raise ModelLoadError(f"{folder.name} has no chat template; Redraft needs an instruction-tuned model")
+        if not isinstance(tokenizer.chat_template, str):
+            raise ModelLoadError(f"{folder.name} has several named chat templates; Redraft needs one")
+        template = ChatTemplate(tokenizer.chat_template, folder.name)  # sandboxed, with limits: see chat_template
         try:
             model, loading = DiffusionGemmaForBlockDiffusion.from_pretrained(
                 folder,
@@ -127,6 +131,7 @@ class DiffusionGemmaBackend:
             )
         self.model = model.eval()
         self.tokenizer = tokenizer
+        self._template = template
         self._detokenizer = Detokenizer(tokenizer)
         gen = model.generation_config
         self._eos_ids = set(_as_list(gen.eos_token_id)) | set(_as_list(tokenizer.eos_token_id))
@@ -167,9 +172,12 @@ class DiffusionGemmaBackend:
         # 1. Prompt: the span marked inside the nearest context (and the language, if any), rendered by the
         # chat template.
         context = build_context(request, self.count_tokens, request.context_budget)
-        prompt = self.tokenizer.apply_chat_template(
-            context.messages(), add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )["input_ids"].to(model.device)
+        try:
+            prompt = self._prompt_ids(context.messages(), cancel_event).to(model.device)
+        except Cancelled:  # Esc while a slow template renders
+            elapsed = time.perf_counter() - started
+            return EditResult(text="", steps=0, tokens=0, first_draft_s=None, elapsed_s=elapsed,
+                              tokens_per_s=0.0, model_id=self.spec, stop_reason="cancelled")
 
         # 2. Canvas: as long as the span needs; `refine` starts from the span's own tokens.
         span_ids = self.tokenizer.backend_tokenizer.encode(request.span, add_special_tokens=False).ids
@@ -228,6 +236,20 @@ class DiffusionGemmaBackend:
             model_id=self.spec,
             stop_reason=stop_reason,
         )
+
+    def _prompt_ids(self, messages: list[dict], cancel_event: threading.Event) -> torch.Tensor:
+        """What `apply_chat_template(messages, add_generation_prompt=True)` gives, rendered by the sandbox with
+        limits (a hostile template fails in one line, Esc stops it): the same variables (the special tokens,
+        tools and documents None), then tokenized as it does (no special tokens added)."""
+        text = self._template.render(
+            messages,
+            cancel_event=cancel_event,
+            **self.tokenizer.special_tokens_map,
+            tools=None,
+            documents=None,
+            add_generation_prompt=True,
+        )
+        return self.tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
 
     def _canvas_length(self, request: EditRequest, span_tokens: int) -> int:
         limit = self._info.canvas_length

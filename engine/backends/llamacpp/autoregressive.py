@@ -2,7 +2,7 @@
 
 The span is rewritten left to right: one Draft per generated token. Models with a chat template get the
 same user message as every backend, surrounding text included (rendered by llama-cpp-python's sandboxed
-Jinja formatter). Base models without one (the bundled Gemma 3 270M) cannot follow that message: a rewrite
+Jinja environment, with limits: engine/chat_template.py). Base models without one (the bundled Gemma 3 270M) cannot follow that message: a rewrite
 shows them one worked example and the span only, and `fill` continues the text before the cursor.
 Emitted tokens are final, so each piece's confidence is 1.0: this backend reports no per-token uncertainty.
 
@@ -25,6 +25,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from engine.chat_template import ChatTemplate
 from engine.backends.llamacpp.runtime import (
     capture_llama_logs,
     default_threads,
@@ -34,7 +35,7 @@ from engine.backends.llamacpp.runtime import (
 )
 from engine.models.gguf_header import GgufInfo, read_gguf
 from engine.prompt import PromptContext, build_context
-from engine.types import Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError, one_line
+from engine.types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
 
 FILL_TOKENS = 64
 MAX_REWRITE_TOKENS = 1024
@@ -84,7 +85,6 @@ class LlamaAutoregressiveBackend:
 
     def load(self) -> ModelInfo:
         from llama_cpp import Llama
-        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         capture_llama_logs()  # llama.cpp logs from C even with verbose=False
         header = read_gguf(self.path)
@@ -105,16 +105,13 @@ class LlamaAutoregressiveBackend:
         template = header.get("tokenizer.chat_template")
         self._formatter = None
         if isinstance(template, str) and template:
-            try:  # the formatter llama-cpp-python builds for a GGUF template: sandboxed Jinja
-                self._formatter = Jinja2ChatFormatter(
-                    template=template,
-                    eos_token=self._token_text(self.llm.token_eos()),
-                    bos_token=self._token_text(self.llm.token_bos()),
-                    stop_token_ids=[self.llm.token_eos()],
-                )
-            except Exception as exc:  # noqa: BLE001 - any template error is the file's, said in one line
+            try:  # rendered as llama-cpp-python's Jinja2ChatFormatter would, in a sandbox with limits
+                self._formatter = ChatTemplate(template, name)
+            except ModelLoadError:
                 self.close()
-                raise ModelLoadError(f"{name}: its chat template cannot be used: {one_line(exc)}") from None
+                raise
+            self._eos_text = self._token_text(self.llm.token_eos())
+            self._bos_text = self._token_text(self.llm.token_bos())
         self._n_ctx = n_ctx
         self._info = ModelInfo(
             id=self.model_id,
@@ -145,7 +142,10 @@ class LlamaAutoregressiveBackend:
     ) -> EditResult:
         started = time.perf_counter()
         # 1. Prompt: tokenized as llama.cpp will see it, fitted to its context with room for the rewrite.
-        prompt, stops, max_tokens = self._fit(request)
+        try:
+            prompt, stops, max_tokens = self._fit(request, cancel_event)
+        except Cancelled:  # Esc while a slow chat template renders
+            return self._result("", 0, None, started, "cancelled")
 
         # 2. Prefill, a chunk at a time, cancel checked between chunks.
         if not self._prefill(prompt, cancel_event):
@@ -202,14 +202,14 @@ class LlamaAutoregressiveBackend:
 
     # -- the prompt ----------------------------------------------------------------------------------------
 
-    def _fit(self, request: EditRequest) -> tuple[list[int], list[str], int]:
+    def _fit(self, request: EditRequest, cancel_event: threading.Event | None = None) -> tuple[list[int], list[str], int]:
         """The prompt's tokens, its stop strings and the tokens to generate, all within n_ctx.
 
         The prompt's fixed part (template, instruction, example) is measured by rendering it around the span
         alone; the context gets what is left after the rewrite's room, at most the request's budget."""
         n_ctx = self._n_ctx
         span_tokens = self.count_tokens(request.span)
-        bare = self._render(build_context(request, self.count_tokens, span_tokens))[0]
+        bare = self._render(build_context(request, self.count_tokens, span_tokens), cancel_event)[0]
         overhead = len(bare) - span_tokens
 
         def room(span: int) -> int:  # tokens left for the context around a span of `span` tokens
@@ -225,7 +225,7 @@ class LlamaAutoregressiveBackend:
             raise select_less(span_tokens, largest_fitting(lambda s: room(s) >= 0, span_tokens), n_ctx)
         budget = min(request.context_budget, n_ctx - overhead - wanted)  # under the span only if the request's is
         for _ in range(4):  # line-by-line counts can differ a little from the whole prompt's
-            tokens, stops = self._render(build_context(request, self.count_tokens, budget))
+            tokens, stops = self._render(build_context(request, self.count_tokens, budget), cancel_event)
             excess = len(tokens) + wanted - n_ctx
             if excess <= 0:
                 return tokens, stops, wanted
@@ -241,17 +241,28 @@ class LlamaAutoregressiveBackend:
             return FILL_TOKENS
         return min(2 * span_tokens + 16, MAX_REWRITE_TOKENS)
 
-    def _render(self, context: PromptContext) -> tuple[list[int], list[str]]:
-        """The prompt's tokens as llama.cpp evaluates them, and its stop strings."""
+    def _render(self, context: PromptContext, cancel_event: threading.Event | None = None) -> tuple[list[int], list[str]]:
+        """The prompt's tokens as llama.cpp evaluates them, and its stop strings. A chat template gets what
+        llama-cpp-python's Jinja2ChatFormatter passes it; a hostile one fails in one line, a cancel stops it."""
         if self._formatter is None:
             text = _completion_prompt(context)
             tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
             return tokens, [] if context.mode == "fill" else list(_STOPS)
-        # As llama-cpp-python's chat handler does it: special tokens in the rendered template are tokens.
-        result = self._formatter(messages=context.messages())
-        tokens = self.llm.tokenize(result.prompt.encode("utf-8"), add_bos=not result.added_special, special=True)
-        stops = [] if result.stop is None else [result.stop] if isinstance(result.stop, str) else list(result.stop)
-        return tokens, stops
+        prompt = self._formatter.render(
+            context.messages(),
+            cancel_event=cancel_event,
+            eos_token=self._eos_text,
+            bos_token=self._bos_text,
+            add_generation_prompt=True,
+            functions=None,
+            function_call=None,
+            tools=None,
+            tool_choice=None,
+        )
+        # As llama-cpp-python's chat handler does it: special tokens in the rendered template are tokens, the
+        # template adds the BOS itself (added_special), and the end token's text stops generation.
+        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        return tokens, [self._eos_text] if self._eos_text else []
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""

@@ -95,3 +95,72 @@ def test_four_bit_only_on_cuda_with_bitsandbytes_when_bf16_does_not_fit():
     assert not four_bit_needed("cuda", 50 * gb, 40 * gb, False)  # no bitsandbytes: bf16 (and an honest OOM)
     assert not four_bit_needed("mps", 50 * gb, None, True)  # bitsandbytes needs CUDA
     assert not four_bit_needed("cpu", 50 * gb, None, True)
+
+
+# -- the chat template renders in engine.chat_template's sandbox, with limits -----------------------------
+
+
+def test_the_prompt_tokens_are_what_apply_chat_template_gives(backend):
+    from engine.prompt import build_context
+
+    request = EditRequest(DOC, *SPAN, instruction="add «type hints» & <docs>", language="python")
+    messages = build_context(request, backend.count_tokens, request.context_budget).messages()
+    expected = backend.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )["input_ids"]
+    assert torch.equal(backend._prompt_ids(messages, threading.Event()), expected)
+
+
+@pytest.fixture
+def hostile_checkpoint(checkpoint, tmp_path):
+    """The tiny checkpoint with its chat template replaced."""
+    import shutil
+
+    def make(template):
+        folder = tmp_path / "hostile"
+        shutil.copytree(checkpoint, folder, dirs_exist_ok=True)
+        (folder / "chat_template.jinja").write_text(template)
+        b = backend_for(str(folder), device="cpu")
+        b.load()
+        return b
+
+    return make
+
+
+def test_a_hostile_chat_template_fails_the_edit_in_one_line(hostile_checkpoint):
+    import tracemalloc
+
+    from engine.types import RequestError
+
+    b = hostile_checkpoint("{{ 'x' * 200000000 }}")
+    tracemalloc.start()
+    try:
+        with pytest.raises(RequestError) as caught:
+            b.edit(EditRequest(DOC, *SPAN, seed=0, steps=2), lambda d: None, threading.Event())
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+        b.close()
+    assert str(caught.value).startswith("the model's chat template exceeded") and "\n" not in str(caught.value)
+    assert peak < 64 << 20
+
+
+def test_a_cancel_stops_an_endless_chat_template(hostile_checkpoint, monkeypatch):
+    import engine.chat_template
+
+    monkeypatch.setattr(engine.chat_template, "TIME_BUDGET_S", 120.0)  # only the cancel can end it
+    endless = "{% for i in range(9999) %}{% for j in range(9999) %}{% for k in range(9999) %}"
+    b = hostile_checkpoint(endless + "{% endfor %}{% endfor %}{% endfor %}")
+    cancel, results = threading.Event(), []
+    worker = threading.Thread(
+        target=lambda: results.append(b.edit(EditRequest(DOC, *SPAN, seed=0, steps=2), lambda d: None, cancel)),
+        daemon=True,
+    )
+    try:
+        worker.start()
+        cancel.set()
+        worker.join(120)  # a hang guard, not a timing: without the cancel inside the render it never returns
+    finally:
+        if not worker.is_alive():
+            b.close()
+    assert results and results[0].stop_reason == "cancelled" and results[0].text == ""

@@ -238,3 +238,82 @@ def test_a_chat_model_gets_its_context_cut_to_fit(tiny, loaded):
     assert len(prompt) + 8 <= 512 and "<redraft-span>" in backend.llm.detokenize(prompt).decode()
     assert edit(backend, request).ok
 
+
+
+# -- chat templates from the file are hostile until rendered with limits (engine/chat_template.py) ---------
+
+GEMMA_LIKE = (
+    "{{ bos_token }}{% for m in messages %}{{ '<start_of_turn>' + m['role'] + '\n' + m['content'] | trim }}"
+    "<end_of_turn>\n{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+
+def test_the_prompt_is_what_llama_cpp_pythons_formatter_gives(tmp_path, loaded):
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    from engine.prompt import build_context
+
+    backend = loaded(write_llada_gguf(tmp_path / "g.gguf", architecture="llama", context_length=512,
+                                      chat_template=GEMMA_LIKE))
+    request = EditRequest(DOC, *SPAN, instruction="shorter", seed=0, max_new_tokens=8)
+    context = build_context(request, backend.count_tokens, 4096)
+    eos, bos = backend._token_text(backend.llm.token_eos()), backend._token_text(backend.llm.token_bos())
+    reference = Jinja2ChatFormatter(template=GEMMA_LIKE, eos_token=eos, bos_token=bos)(messages=context.messages())
+    tokens, stops = backend._render(context, threading.Event())
+    expected = backend.llm.tokenize(reference.prompt.encode(), add_bos=not reference.added_special, special=True)
+    assert tokens == expected and stops == reference.stop
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{{ 'x' * 200000000 }}",
+        "{% for i in range(10000) %}{% for j in range(10000) %}x{% endfor %}{% endfor %}",
+        "{% set ns = namespace(s='x') %}{% for i in range(64) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+    ],
+)
+def test_a_hostile_chat_template_fails_the_edit_in_one_line(tmp_path, loaded, template):
+    import tracemalloc
+
+    backend = loaded(write_llada_gguf(tmp_path / "h.gguf", architecture="llama", context_length=512,
+                                      chat_template=template))
+    tracemalloc.start()
+    try:
+        with pytest.raises(RequestError) as caught:
+            edit(backend, EditRequest(DOC, *SPAN, seed=0, max_new_tokens=8))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    message = str(caught.value)
+    assert message.startswith("the model's chat template exceeded") and "\n" not in message
+    assert peak < 64 << 20
+
+
+def test_through_the_engine_a_hostile_template_is_an_error_result(tmp_path):
+    path = write_llada_gguf(tmp_path / "h.gguf", architecture="llama", context_length=512,
+                            chat_template="{{ 'x' * 200000000 }}")
+    with Engine() as eng:
+        eng.load(lambda: LlamaAutoregressiveBackend(str(path))).result()
+        result = eng.edit(EditRequest(DOC, *SPAN, seed=0, max_new_tokens=8))
+    assert result.stop_reason == "error" and result.error.startswith("the model's chat template exceeded")
+
+
+def test_a_cancel_stops_a_slow_chat_template(tmp_path, loaded, monkeypatch):
+    import engine.chat_template
+
+    monkeypatch.setattr(engine.chat_template, "TIME_BUDGET_S", 120.0)  # only the cancel can end it
+    # 10^12 iterations: without a cancel checked inside the render, this edit would never return.
+    endless = "{% for i in range(10000) %}{% for j in range(10000) %}{% for k in range(10000) %}{% endfor %}"
+    endless += "{% endfor %}{% endfor %}"
+    backend = loaded(write_llada_gguf(tmp_path / "s.gguf", architecture="llama", context_length=512,
+                                      chat_template=endless))
+    cancel, results = threading.Event(), []
+    worker = threading.Thread(
+        target=lambda: results.append(edit(backend, EditRequest(DOC, *SPAN, seed=0, max_new_tokens=8), cancel)),
+        daemon=True,
+    )
+    worker.start()
+    cancel.set()
+    worker.join(120)  # a hang guard, not a timing: the edit must return at all
+    assert results and results[0].stop_reason == "cancelled" and results[0].text == ""
+    assert backend.prefill_chunks == 0  # llama.cpp never saw a prompt
