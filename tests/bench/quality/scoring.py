@@ -7,7 +7,8 @@ runaway repetition or length, the text outside the span untouched and not copied
   (an edit that changes nothing never passes, even on a nearly correct sentence).
 - shorter: length ratio (characters, output / span) within [min_ratio, max_ratio], every keyword kept.
 - clearer, formal: keywords kept, ratio within bounds, not the input again, no `forbid` word left.
-- fill-prose: a few words to a paragraph, on the topic (one of `any_of`).
+- fill-prose: a few words to a paragraph, on the topic (one of `any_of`), in place (no line break inside a line
+  that goes on after the cursor, no new paragraph), ending as a sentence ends.
 - fill-code, type-hints, docstring: the whole edited file parses; the edit is not a no-op; fill-code has a
   statement that is not `pass`/`...`/a comment (and one of `any_of` if given); type-hints annotates every
   parameter and the return of `functions` with the code otherwise unchanged; docstring gives each of
@@ -225,6 +226,12 @@ def _fill_prose(case: Case, output: str, spliced: str, result: Score) -> None:
     result.check("length", low <= count <= high, f"{count} words, not {low}..{high}")
     lower = output.lower()
     result.check("on_topic", any(k.lower() in lower for k in case.any_of), f"none of {', '.join(case.any_of)}")
+    # It stays where the cursor is: inside its line when the line goes on after the cursor, inside its paragraph
+    # otherwise; and it ends as a sentence does, not cut off mid-way.
+    line_goes_on = case.text[case.end :].split("\n", 1)[0].strip() != ""
+    breaks = "\n" in output if line_goes_on else "\n\n" in output.strip()
+    result.check("in_place", not breaks, "breaks the line" if line_goes_on else "starts a new paragraph")
+    result.check("complete", re.search(r"[.!?:;…][\"')\]”’]*$", output.strip()) is not None, "cut off mid-sentence")
 
 
 def _parse(spliced: str, result: Score) -> ast.Module | None:
