@@ -3,7 +3,8 @@
 The span is rewritten left to right: one Draft per generated token. Models with a chat template get the
 same user message as every backend, surrounding text included (rendered by llama-cpp-python's sandboxed
 Jinja environment, with limits: engine/chat_template.py). Base models without one (the bundled Gemma 3 270M) cannot follow that message: a rewrite
-shows them one worked example and the span only, and `fill` continues the text before the cursor.
+shows them three worked examples (`Original:` / `Edited:`) and the span only, stopping where the span's shape
+ends, and `fill` continues the text before the cursor to the end of its line or paragraph.
 Emitted tokens are final, so each piece's confidence is 1.0: this backend reports no per-token uncertainty.
 
 - The context size (n_ctx) is fixed at load from the header alone: the trained context, at most CONTEXT_CAP
@@ -173,7 +174,7 @@ class LlamaAutoregressiveBackend:
             choice = chunk["choices"][0]
             piece = choice["text"]
             if piece and not pieces and self._formatter is None and request.mode != "fill":
-                piece = piece.removeprefix(" ")  # the space after "Rewritten (...):"
+                piece = piece.removeprefix(" ")  # the space after "Edited:"
             if piece:
                 pieces.append(piece)
                 elapsed = time.perf_counter() - started
@@ -245,9 +246,12 @@ class LlamaAutoregressiveBackend:
         """The prompt's tokens as llama.cpp evaluates them, and its stop strings. A chat template gets what
         llama-cpp-python's Jinja2ChatFormatter passes it; a hostile one fails in one line, a cancel stops it."""
         if self._formatter is None:
-            text = _completion_prompt(context)
-            tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
-            return tokens, [] if context.mode == "fill" else list(_STOPS)
+            # As many worked examples as leave half the context to the span, its context and the rewrite.
+            for examples in range(len(_EXAMPLES), -1, -1):
+                text = _completion_prompt(context, examples)
+                tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
+                if examples == 0 or len(tokens) - self.count_tokens(context.span) <= self._n_ctx // 2:
+                    return tokens, _completion_stops(context)
         prompt = self._formatter.render(
             context.messages(),
             cancel_event=cancel_event,
@@ -291,18 +295,36 @@ class LlamaAutoregressiveBackend:
         return not cancel_event.is_set()
 
 
-# One worked example teaches a base model the pattern; it then stops at the blank line.
-_EXAMPLE = (
-    "Each passage is followed by the same passage, rewritten as asked.\n\n"
-    "Passage: The weather was very bad so we stayed at home all day.\n"
-    "Rewritten (more concise): Bad weather kept us home all day.\n\n"
+# Worked examples in plain completion form: a base model (no chat template, like the bundled Gemma 3 270M)
+# cannot follow an instruction about markers, but it continues a pattern (FACTS.md: three `Original:` /
+# `Edited:` pairs corrected a typo sentence exactly where the marked prompt gave unrelated text). The examples
+# are the project's own, none from the quality benchmark's cases (tests/bench/quality/).
+_EXAMPLES = (
+    ("fix the typos", "Thank you for you're kind leter, it arived yesterday.",
+     "Thank you for your kind letter, it arrived yesterday."),
+    ("fix the grammar", "She don't like the apples that was on the table.",
+     "She doesn't like the apples that were on the table."),
+    ("make it shorter", "Because the weather was really very bad, we decided that we would stay at home all day.",
+     "The bad weather kept us at home all day."),
 )
-_STOPS = ["\n\n", "\nPassage:"]
+_HEADER = "Each Edited text is the Original text with the Instruction applied, and nothing else.\n\n"
 
 
-def _completion_prompt(context: PromptContext) -> str:
-    """A base model continues text: `fill` continues the text before the cursor, a rewrite follows an example."""
+def _completion_prompt(context: PromptContext, examples: int = len(_EXAMPLES)) -> str:
+    """A base model continues text: `fill` continues the text before the cursor, a rewrite follows examples."""
     if context.mode == "fill":
         return context.before
-    wish = context.instruction.strip() or ("with its mistakes fixed" if context.mode == "refine" else "rewritten")
-    return f"{_EXAMPLE}Passage: {context.span}\nRewritten ({wish}):"
+    wish = context.instruction.strip() or ("fix the mistakes" if context.mode == "refine" else "improve it")
+    shown = "".join(f"Instruction: {i}\nOriginal: {o}\nEdited: {e}\n\n" for i, o, e in _EXAMPLES[:examples])
+    return f"{_HEADER}{shown}Instruction: {wish}\nOriginal: {context.span}\nEdited:"
+
+
+def _completion_stops(context: PromptContext) -> list[str]:
+    """Where the span's shape ends: a line for a line, a paragraph for a paragraph; a fill ends its line when
+    the cursor is inside one, else its paragraph."""
+    if context.mode == "fill":
+        mid_line = bool(context.before) and not context.before.endswith("\n") and not context.after.startswith("\n")
+        return ["\n"] if mid_line else ["\n\n"]
+    if "\n" not in context.span.strip("\n"):
+        return ["\n"]
+    return ["\n\n", "\nInstruction:"] if "\n\n" not in context.span else ["\nInstruction:", "\nOriginal:"]
