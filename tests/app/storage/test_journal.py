@@ -381,5 +381,7 @@ def test_typing_during_a_rewrite_is_journaled_after_a_quiet_second_whatever_the_
     qtbot.waitUntil(lambda: [e.text for e in win.journal.entries()] == [typed], timeout=60000)  # a hang guard
     assert editor.session.state == "running" and editor.raw_text() != typed  # a draft is still shown
     assert drafts  # drafts kept changing the document while the journal waited for the quiet second
-    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # accept the draft shown: from now on it is the user's text
+    assert editor.session.state == "accepted"
+    qtbot.waitUntil(lambda: [e.text for e in win.journal.entries()] == [editor.raw_text()], timeout=10000)
     close_window(qtbot, win)
