@@ -117,6 +117,11 @@ class RewriteSession:
         return self.state in ("running", "done")
 
     @property
+    def applying(self) -> bool:
+        """True while the session itself changes the document (a draft shown or taken back), not the user."""
+        return self._applying
+
+    @property
     def final_text(self) -> str:
         """The result's text as the document holds it (line breaks normalized); empty before the result."""
         return _normalize(self.result.text) if self.result is not None else ""

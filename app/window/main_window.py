@@ -30,7 +30,7 @@ from app.event_loop import gui_loop
 from app.window.document_tab import DocumentTab
 from app.editing.editor import Editor
 from app.rewrite.bridge import EngineBridge
-from app.storage.journal import Journal, JournalEntry, JournalKeeper
+from app.storage.journal import Journal, JournalEntry, JournalKeeper, kept_message
 from app.window.model_manager import ModelManager
 from app.storage.recent_files import RecentFiles
 from app.storage.settings import Settings, apply_theme
@@ -94,6 +94,10 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.file_label)
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().addPermanentWidget(self.model_label)
+        self.journal_label = QLabel()  # a failed journal write, in view until a write succeeds again
+        self.statusBar().addPermanentWidget(self.journal_label)
+        self.journal_label.hide()
+        self.keeper.problemChanged.connect(self._on_journal_problem)
         self.load_model(chosen_model(self.preferences.model or None), self.preferences.device or None)
 
     @property
@@ -117,6 +121,10 @@ class MainWindow(QMainWindow):
 
     def _on_status(self, text: str) -> None:
         self.run_label.setText(text)
+
+    def _on_journal_problem(self, text: str) -> None:
+        self.journal_label.setText(text)
+        self.journal_label.setVisible(bool(text))
 
     # -- the model -------------------------------------------------------------------------------------
 
@@ -207,13 +215,19 @@ class MainWindow(QMainWindow):
         """Offer back what crashed sessions left in the journal; returns the number of tabs restored."""
         restored = 0
         for orphan in self.journal.orphans():
-            answer = ask_to_restore(self, orphan.entries)
+            answer = ask_to_restore(self, orphan.entries) if orphan.entries else "discard"
             if answer == "later":
                 orphan.lock.unlock()
                 continue
             if answer == "restore":
                 restored += self.restore(orphan.entries)
-            orphan.discard()
+                if self.keeper.problem:  # not journaled again: the dead session's copy stays on disk
+                    orphan.lock.unlock()
+                    continue
+            kept = orphan.discard()  # what could not be read is kept, and named
+            if kept:
+                self.errors.append(kept_message(kept))
+                self.statusBar().showMessage(self.errors[-1])
         return restored
 
     def restore(self, entries: list[JournalEntry]) -> int:
@@ -229,6 +243,7 @@ class MainWindow(QMainWindow):
                     tab.deleteLater()
             tab = self._add_tab(buffer_for(entry), entry.text)
             tab.editor.document().setModified(True)
+        self.keeper.flush()  # journaled at once: a kill right after restoring must not lose it
         return len(entries)
 
     def edit_preferences(self) -> None:

@@ -6,6 +6,8 @@ model's unaccepted draft (a draft is not the user's text until accepted).
 
 from __future__ import annotations
 
+import dataclasses
+import errno
 import json
 import os
 import signal
@@ -19,7 +21,8 @@ from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QApplication, QMessageBox
 
-from app.storage.journal import Journal, JournalEntry, user_text
+from app.storage import journal as journal_module
+from app.storage.journal import UNREADABLE, Journal, JournalEntry, user_text
 from app.window.main_window import create_main_window
 from engine import MODEL_ENV
 from tests.journal_child import SPAN, TYPED
@@ -27,11 +30,14 @@ from tests import ROOT
 from tests.app import close_window
 
 
-
-def _answer_box(qtbot, button: QMessageBox.StandardButton, seen: list[str]) -> None:
-    """Click `button` on the next modal message box (a real one, opened by the code under test)."""
+def _answer_box(qtbot, button: QMessageBox.StandardButton, seen: list[str]):
+    """Click `button` on the next modal message box (a real one, opened by the code under test); returns a
+    function that stops waiting for one."""
+    waiting = [True]
 
     def click() -> None:
+        if not waiting[0]:
+            return
         box = QApplication.activeModalWidget()
         if not isinstance(box, QMessageBox):
             QTimer.singleShot(20, click)
@@ -40,6 +46,7 @@ def _answer_box(qtbot, button: QMessageBox.StandardButton, seen: list[str]) -> N
         box.button(button).click()
 
     QTimer.singleShot(0, click)
+    return lambda: waiting.__setitem__(0, False)
 
 
 @pytest.fixture
@@ -192,3 +199,189 @@ def test_closing_and_discarding_leaves_the_file_and_no_journal(qtbot, tmp_path, 
     _answer_box(qtbot, QMessageBox.StandardButton.Discard, [])
     assert win.close()
     assert path.read_text() == "b\n" and not win.journal.folder.exists()
+
+
+def _crashed_session(root: Path, files: dict[str, bytes]) -> Path:
+    """A session folder as a killed process leaves it: entries written, no lock held."""
+    folder = root / "session-crashed0001"
+    folder.mkdir(parents=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def _entry_bytes(entry: JournalEntry) -> bytes:
+    return json.dumps(dataclasses.asdict(entry), ensure_ascii=False).encode("utf-8")
+
+
+GOOD = JournalEntry(None, "utf-8", "\n", "kept by the journal 🦊\n", 1.0)
+UNREADABLE_FILES = {  # each kind of entry the journal cannot read
+    "doc-2.json": b'{"path": null, "encoding": "utf-8", "newline": "\\n", "text": "corr',  # truncated
+    "doc-3.json": b"\xff\xfe{ not utf-8 \x80",  # another encoding
+    "doc-4.json": b"{this is not json}",
+    "doc-5.json": b'{"path": null, "text": "from another version", "cursor": 3}',
+    "doc-6.json": b'{"path": null, "encoding": "utf-8", "newline": "\\n", "text": 42, "saved_at": 0}',
+}
+
+
+@pytest.mark.parametrize("answer", ["restore", "discard", "nothing to ask"])
+def test_unreadable_entries_are_kept_on_disk_and_named_never_deleted_with_their_session(
+    qtbot, tmp_path, settings, monkeypatch, answer
+):
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "no-model"))
+    root = tmp_path / "journal"
+    good = {} if answer == "nothing to ask" else {"doc-1.json": _entry_bytes(GOOD)}
+    folder = _crashed_session(root, {**good, **UNREADABLE_FILES, ".tmp-cut-short.json": b'{"pa'})
+    win = _window(qtbot, tmp_path, settings, journal=root)
+    seen: list[str] = []
+    button = QMessageBox.StandardButton.Yes if answer == "restore" else QMessageBox.StandardButton.Discard
+    stop = _answer_box(qtbot, button, seen)  # also answers a question that should not be asked
+    assert win.offer_recovery() == (1 if answer == "restore" else 0)
+    stop()
+    assert seen == (["Redraft did not close normally. Restore 1 unsaved buffer(s)? (Untitled)"] if good else [])
+    if answer == "restore":
+        assert win.editor.raw_text() == GOOD.text
+    # Every unreadable file is still on disk, byte for byte, and the one line the user gets says where.
+    kept = sorted((root / UNREADABLE).iterdir())
+    assert [p.read_bytes() for p in kept] == [UNREADABLE_FILES[name] for name in sorted(UNREADABLE_FILES)]
+    (message,) = win.errors
+    assert "\n" not in message and "could not be read" in message
+    assert str(kept[0]) in message and f"and {len(kept) - 1} more in {root / UNREADABLE}" in message
+    assert win.statusBar().currentMessage() == message
+    assert not folder.exists()  # the readable rest of the session is gone
+    assert win.journal.orphans() == []  # and nothing is offered (or reported) again
+    close_window(qtbot, win)
+
+
+def test_a_restore_that_cannot_be_journaled_keeps_the_crashed_sessions_copy(qtbot, tmp_path, settings, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "no-model"))
+    root = tmp_path / "journal"
+    folder = _crashed_session(root, {"doc-1.json": _entry_bytes(GOOD)})
+    win = _window(qtbot, tmp_path, settings, journal=root)
+
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", disk_full)
+        stop = _answer_box(qtbot, QMessageBox.StandardButton.Yes, [])
+        assert win.offer_recovery() == 1
+        stop()
+    assert win.editor.raw_text() == GOOD.text
+    assert win.journal_label.text().startswith("Recovery journal cannot be written: No space left on device")
+    assert (folder / "doc-1.json").read_bytes() == _entry_bytes(GOOD)  # the only copy on disk stays
+    close_window(qtbot, win)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
+def test_a_restored_buffer_is_journaled_at_once_so_a_kill_before_typing_loses_nothing(tmp_path):
+    root = tmp_path / "journal"
+    entry = JournalEntry(str(tmp_path / "gone.txt"), "utf-16-le", "\r\n", "restored, then killed 🦊\nline 2", 1.0)
+    crashed = _crashed_session(root, {"doc-1.json": _entry_bytes(entry)})
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REDRAFT_JOURNAL_DIR=str(root), HF_HUB_OFFLINE="1")
+    env[MODEL_ENV] = str(tmp_path / "no-model")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "tests.journal_child", "--restore", str(tmp_path / "child.ini")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        report = json.loads(child.stdout.readline())  # the restore has returned; the child handles no event since
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    assert report["restored"] == [entry.text]
+    assert not crashed.exists()  # the first crash's copy went once the restore was journaled...
+    journal = Journal(root)
+    (orphan,) = journal.orphans()  # ...and the next start offers the text again, from the child's session
+    assert [(e.path, e.encoding, e.newline, e.text) for e in orphan.entries] == [
+        (entry.path, entry.encoding, entry.newline, entry.text)
+    ]
+    orphan.lock.unlock()
+    journal.close()
+
+
+def test_a_failed_journal_write_is_shown_and_retried_and_the_text_is_untouched(qtbot, tmp_path, settings, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(tmp_path / "no-model"))
+    path = tmp_path / "notes.txt"
+    path.write_text("one\n", encoding="utf-8")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a regular file where the journal's folder should be")
+    win = _window(qtbot, tmp_path, settings, [str(path)], journal=blocker / "journal")
+    editor, label = win.editor, win.journal_label
+    assert not label.isVisibleTo(win)
+    # 1. The journal's folder cannot be made: the status bar says so, and keeps saying it.
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    qtbot.keyClicks(editor, "two")
+    qtbot.waitUntil(lambda: label.isVisibleTo(win), timeout=5000)
+    assert label.text() == "Recovery journal cannot be written: Not a directory — save your work"
+    assert editor.raw_text() == "one\ntwo" and win.tab.modified
+    qtbot.keyClicks(editor, " three")
+    assert not win.keeper.flush()  # tried again, failed again: still said, whatever else the status bar shows
+    win.statusBar().showMessage("another message", 1)
+    qtbot.wait(50)
+    assert label.isVisibleTo(win) and label.text().endswith("Not a directory — save your work")
+    # 2. The folder can be made again: the next change writes it, and the message goes.
+    blocker.unlink()
+    blocker.mkdir()
+    qtbot.keyClicks(editor, "!")
+    qtbot.waitUntil(lambda: win.journal.entries() != [], timeout=5000)
+    assert [e.text for e in win.journal.entries()] == ["one\ntwo three!"]
+    assert not label.isVisibleTo(win) and win.keeper.problem == ""
+
+    # 3. Disk full mid-write: said; the previous entry intact, no temp file left, the editor untouched.
+    def disk_full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", disk_full)
+        qtbot.keyClicks(editor, "?")
+        qtbot.waitUntil(lambda: label.isVisibleTo(win), timeout=5000)
+    assert label.text() == "Recovery journal cannot be written: No space left on device — save your work"
+    assert [e.text for e in win.journal.entries()] == ["one\ntwo three!"]
+    assert sorted(p.name for p in win.journal.folder.iterdir()) == ["doc-1.json", "lock"]  # no temp file left
+    assert editor.raw_text() == "one\ntwo three!?"
+    qtbot.keyClicks(editor, ".")
+    qtbot.waitUntil(lambda: win.keeper.problem == "", timeout=5000)
+    assert [e.text for e in win.journal.entries()] == ["one\ntwo three!?."] and not label.isVisibleTo(win)
+    close_window(qtbot, win)
+
+
+def test_typing_during_a_rewrite_is_journaled_after_a_quiet_second_whatever_the_drafts_do(
+    qtbot, tmp_path, settings, monkeypatch, checkpoint
+):
+    # Drafts change the document many times a second; only the user's edits may restart the quiet second.
+    # With the 5 s cap out of the way, drafts that restarted it would hold the write back until the run ends.
+    monkeypatch.setattr(journal_module, "MAX_DELAY_S", 3600.0)
+    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
+    win = _window(qtbot, tmp_path, settings)
+    qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
+    editor = win.editor
+    text = "Hello brave world, the span.\nTail.\n"
+    editor.setPlainText(text)
+    start = text.index(SPAN)
+    cursor = editor.textCursor()
+    cursor.setPosition(start)
+    cursor.setPosition(start + len(SPAN), QTextCursor.MoveMode.KeepAnchor)
+    editor.setTextCursor(cursor)
+    editor.steps = 1000  # runs for many seconds
+    assert editor.start_rewrite()
+    qtbot.waitUntil(lambda: editor.session.draft is not None and editor.raw_text() != text, timeout=20000)
+    editor.moveCursor(QTextCursor.MoveOperation.End)
+    qtbot.keyClicks(editor, "typed")  # below the span: the run goes on
+    typed = text + "typed"
+    drafts: list[object] = []
+    editor.draftShown.connect(drafts.append)
+    qtbot.waitUntil(lambda: [e.text for e in win.journal.entries()] == [typed], timeout=60000)  # a hang guard
+    assert editor.session.state == "running" and editor.raw_text() != typed  # a draft is still shown
+    assert drafts  # drafts kept changing the document while the journal waited for the quiet second
+    qtbot.keyClick(editor, Qt.Key.Key_Return)  # accept the draft shown: from now on it is the user's text
+    assert editor.session.state == "accepted"
+    qtbot.waitUntil(lambda: [e.text for e in win.journal.entries()] == [editor.raw_text()], timeout=10000)
+    close_window(qtbot, win)
