@@ -2,10 +2,11 @@
 
 The text is kept exactly as stored (CRLF stays two characters, so offsets match the file); the encoding
 is detected from a BOM or is strict UTF-8. The one guess: a file without a BOM whose NUL bytes fall on every
-other byte (mostly-ASCII UTF-16) is read as UTF-16 LE or BE and written back without a BOM. A caller that can show the user which encoding it
-fell back to (the editor's status bar) may pass `fallback="cp1252"`: a file that is not UTF-8 then opens as
-Windows-1252, which decodes and re-encodes its defined bytes exactly (a file using one of its five undefined
-bytes is still refused). Latin-1 is not offered: it would "decode" any binary-ish file without complaint.
+other byte (mostly-ASCII UTF-16) is read as UTF-16 LE or BE and written back without a BOM. A caller that
+can show the user which encoding it fell back to (the editor's status bar) may pass `fallback="cp1252"`: a
+file that is not UTF-8 then opens as Windows-1252, which decodes and re-encodes its defined bytes exactly (a
+file using one of its five undefined bytes is still refused). Latin-1 is not offered: it would "decode" any
+binary-ish file without complaint.
 Only regular files are read or written: a FIFO or a device would block a read or be replaced by a save, so
 each is refused before it is opened (and a path swapped for one meanwhile is caught on the open descriptor).
 Writes go to a temporary file in the same folder, `.redraft-<hex>.tmp` (short, so a name up to NAME_MAX

@@ -84,7 +84,8 @@ def build_context(
     room = budget - span_tokens
     long_line = max(budget * CHARS_PER_TOKEN, MIN_LONG_LINE)
     text, start, end = request.text, request.start, request.end
-    before, used_before, before_whole = _take(_lines_before(text, start, long_line), count_tokens, room - room // 2, True)
+    share = room - room // 2
+    before, used_before, before_whole = _take(_lines_before(text, start, long_line), count_tokens, share, True)
     after, used_after, _ = _take(_lines_after(text, end, long_line), count_tokens, room - used_before, False)
     if not before_whole and used_before + used_after < room:
         # The after side needed less than its share: give the rest to the before side.

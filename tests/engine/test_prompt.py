@@ -105,7 +105,12 @@ def test_no_room_tokenizes_nothing_but_the_span():
     text, start = one_line(100_000)
     sizes = []
     span_tokens = count("SPAN")
-    ctx = build_context(EditRequest(text, start, start + 4), lambda piece: sizes.append(len(piece)) or count(piece), span_tokens)
+
+    def counting(piece):
+        sizes.append(len(piece))
+        return count(piece)
+
+    ctx = build_context(EditRequest(text, start, start + 4), counting, span_tokens)
     assert (ctx.before, ctx.after, sizes) == ("", "", [4])
 
 

@@ -119,7 +119,8 @@ def test_a_fifo_is_refused_at_once_on_open_and_on_save(window, tmp_path):
 
     window.editor.insertPlainText("text")
     assert not window.save_as(str(fifo))
-    assert window.tab.notice.label.text() == f"cannot save {fifo}: it is not a regular file (a FIFO); your text is still here"
+    notice = window.tab.notice.label.text()
+    assert notice == f"cannot save {fifo}: it is not a regular file (a FIFO); your text is still here"
     assert stat.S_ISFIFO(os.stat(fifo).st_mode) and window.tab.modified  # not replaced by a regular file
 
 
