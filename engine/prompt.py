@@ -1,18 +1,29 @@
 """What the model is told: the span, the instruction, and the nearest text around it within a token budget.
 
 The context is cut at line boundaries (never inside a line, so never inside a token) and grows outward from
-the span, so the text closest to the span is always kept. The span itself is never cut: a span over the
-budget is refused.
+the span, so the text closest to the span is always kept. The one exception is a line too long to ever fit
+(over CHARS_PER_TOKEN characters per token of the budget, say a 50 MB file on one line): only its part
+nearest the span is tokenized, cut at a space, and shrunk until it fits, so the cost follows the budget, not
+the line. The span itself is never cut: a span over the budget is refused.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from engine.types import DEFAULT_CONTEXT_BUDGET, EditRequest, Mode, RequestError
 
 # (DEFAULT_CONTEXT_BUDGET lives with EditRequest, whose field it defaults.)
+
+# Generous: tokenizers average 3-5 characters per token of prose or code, so a piece of this many characters
+# per token of room holds at least the room's worth of tokens.
+CHARS_PER_TOKEN = 8
+# A line shorter than this is taken whole or not at all, whatever the budget: cutting it would save little.
+MIN_LONG_LINE = 4096
+# Shrinking a cut line to fit: each try cuts it in proportion to how far over it was, so two or three do.
+_FIT_TRIES = 6
 
 SPAN_OPEN = "<redraft-span>"
 SPAN_CLOSE = "</redraft-span>"
@@ -71,11 +82,14 @@ def build_context(
             "select less or raise the budget"
         )
     room = budget - span_tokens
-    before, used_before, before_whole = _take(_lines_before(request.text, request.start), count_tokens, room - room // 2)
-    after, used_after, _ = _take(_lines_after(request.text, request.end), count_tokens, room - used_before)
+    long_line = max(budget * CHARS_PER_TOKEN, MIN_LONG_LINE)
+    text, start, end = request.text, request.start, request.end
+    share = room - room // 2
+    before, used_before, before_whole = _take(_lines_before(text, start, long_line), count_tokens, share, True)
+    after, used_after, _ = _take(_lines_after(text, end, long_line), count_tokens, room - used_before, False)
     if not before_whole and used_before + used_after < room:
         # The after side needed less than its share: give the rest to the before side.
-        before, used_before, _ = _take(_lines_before(request.text, request.start), count_tokens, room - used_after)
+        before, used_before, _ = _take(_lines_before(text, start, long_line), count_tokens, room - used_after, True)
     return PromptContext(
         before="".join(reversed(before)),
         span=request.span,
@@ -88,33 +102,91 @@ def build_context(
     )
 
 
-def _lines_before(text: str, start: int) -> Iterator[str]:
-    """Lines ending at `start`, nearest first; the first may be a partial line (the span's own line)."""
+def _lines_before(text: str, start: int, long_line: int) -> Iterator[tuple[str, bool]]:
+    """Lines ending at `start`, nearest first, each with whether it is whole; the first may be a partial line
+    (the span's own line). A line over `long_line` characters comes as its last `long_line` only, and ends it."""
     end = start
     while end > 0:
         cut = text.rfind("\n", 0, end - 1) + 1
-        yield text[cut:end]
+        if end - cut > long_line:
+            yield text[end - long_line : end], False
+            return
+        yield text[cut:end], True
         end = cut
 
 
-def _lines_after(text: str, end: int) -> Iterator[str]:
-    """Lines starting at `end`, nearest first, each with its line ending."""
+def _lines_after(text: str, end: int, long_line: int) -> Iterator[tuple[str, bool]]:
+    """Lines starting at `end`, nearest first, each with its line ending and whether it is whole. A line over
+    `long_line` characters comes as its first `long_line` only, and ends it."""
     start = end
     while start < len(text):
         nl = text.find("\n", start)
         stop = len(text) if nl < 0 else nl + 1
-        yield text[start:stop]
+        if stop - start > long_line:
+            yield text[start : start + long_line], False
+            return
+        yield text[start:stop], True
         start = stop
 
 
-def _take(lines: Iterator[str], count_tokens: Callable[[str], int], budget: int) -> tuple[list[str], int, bool]:
-    """As many lines as fit in `budget`; also whether every line fitted."""
+def _take(
+    lines: Iterator[tuple[str, bool]], count_tokens: Callable[[str], int], budget: int, before: bool
+) -> tuple[list[str], int, bool]:
+    """As many lines as fit in `budget`; also whether every line fitted. Nothing is tokenized without room.
+    `before`: the lines precede the span, so a cut line keeps its end."""
     taken: list[str] = []
     used = 0
-    for line in lines:
+    for line, whole in lines:
+        room = budget - used
+        if room <= 0:
+            return taken, used, False
+        if not whole:
+            piece, cost = _fit(line, count_tokens, room, keep_end=before)
+            if piece:
+                taken.append(piece)
+                used += cost
+            return taken, used, False
         cost = count_tokens(line)
-        if used + cost > budget:
+        if cost > room:
             return taken, used, False
         taken.append(line)
         used += cost
     return taken, used, True
+
+
+def _fit(line: str, count_tokens: Callable[[str], int], room: int, keep_end: bool) -> tuple[str, int]:
+    """The longest part of a cut `line` nearest the span (its end if `keep_end`) that fits in `room` tokens,
+    cut at a space; ("", 0) when a few tries find none."""
+    size = min(len(line), room * CHARS_PER_TOKEN)
+    for _ in range(_FIT_TRIES):
+        piece = _at_space(line, size, keep_end)
+        if not piece:
+            break
+        cost = count_tokens(piece)
+        if cost <= room:
+            return piece, cost
+        size = len(piece) * room // cost  # shorter than the piece, since cost > room
+    return "", 0
+
+
+_SPACE = re.compile(r"\s")
+_LAST_SPACE = re.compile(r"\s(?=\S*\Z)")
+
+
+def _at_space(line: str, size: int, keep_end: bool) -> str:
+    """`line`'s last (keep_end) or first `size` characters, less the word the cut went through, so that no
+    token is cut; text without spaces (minified, base64) is cut where it is."""
+    if size <= 0:
+        return ""
+    if keep_end:
+        cut = len(line) - size
+        piece = line[cut:]
+        if cut and line[cut - 1].isspace():
+            return piece  # the cut fell between words already
+        space = _SPACE.search(piece)
+        return piece[space.end() :] if space else piece
+    piece = line[:size]
+    if size < len(line) and line[size].isspace():
+        return piece
+    space = _LAST_SPACE.search(piece)
+    return piece[: space.end()] if space else piece

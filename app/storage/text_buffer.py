@@ -8,7 +8,7 @@ exactly (byte-identical, even for a file with mixed line endings); a save after 
 dominant line ending throughout. For a mixed file that means a visible change, so `mixed_newlines` says so
 and the tab tells the user when the file opens, never silently.
 
-Encoding. UTF-8, UTF-8 with BOM and UTF-16 LE/BE with BOM are kept as found; a file that is none of these
+Encoding. UTF-8, UTF-8 with BOM and UTF-16 LE/BE with or without a BOM are kept as found; a file that is none of these
 opens as Windows-1252 (engine/documents' fallback), which the tab shows, and is saved back as Windows-1252.
 
 Disk stamp. (mtime_ns, size, inode) when the file was read or written; a different stamp means someone else
@@ -33,6 +33,8 @@ ENCODING_NAMES = {
     "utf-8-sig": "UTF-8 with BOM",
     "utf-16-le": "UTF-16 LE",
     "utf-16-be": "UTF-16 BE",
+    "utf-16-le-nobom": "UTF-16 LE (no BOM)",
+    "utf-16-be-nobom": "UTF-16 BE (no BOM)",
     "cp1252": "Windows-1252 (not UTF-8)",
 }
 NEWLINE_NAMES = {"\n": "LF", "\r\n": "CRLF", "\r": "CR"}

@@ -2,6 +2,7 @@
 
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -196,3 +197,33 @@ def test_console_script_runs_as_installed(tmp_path, checkpoint):
     # newline="": the random model's text may hold a lone "\r", which universal newlines would rewrite.
     written = path.open(encoding="utf-8", newline="").read()
     assert written == result["document"] and result["document"].endswith(" there\n")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_at_once(tmp_path, checkpoint):
+    os.mkfifo(fifo := tmp_path / "pipe")  # no writer: a plain open() for reading would wait for one forever
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "engine.cli", "rewrite", str(fifo), "--start", "0", "--end", "1", "--in-place"],
+            capture_output=True, text=True, timeout=120, cwd=ROOT,
+            env={**os.environ, MODEL_ENV: str(checkpoint), "PYTHONPATH": str(ROOT)},
+        )
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"redraft-cli rewrite {fifo} hung")
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr == f"redraft-cli: cannot open {fifo}: it is not a regular file (a FIFO)\n"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+
+
+def test_in_place_on_a_name_of_255_bytes(tmp_path, capsys):
+    (path := tmp_path / ("n" * 251 + ".txt")).write_text("alpha beta gamma\n", encoding="utf-8")
+    code, out, err = run(capsys, "rewrite", path, "--start", 6, "--end", 10, "--steps", 1, "--in-place", "--json")
+    assert code == 0, err
+    assert path.open(encoding="utf-8", newline="").read() == json_lines(out)[-1]["document"]
+    assert os.listdir(tmp_path) == [path.name]  # no temp file left
+
+
+def test_a_name_that_cannot_exist_is_one_line(tmp_path, capsys):
+    path = tmp_path / ("n" * 252 + ".txt")
+    code, out, err = run(capsys, "rewrite", path, "--start", 0, "--end", 1, "--in-place")
+    assert (code, out, err) == (2, "", f"redraft-cli: cannot open {path}: File name too long\n")

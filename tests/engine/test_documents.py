@@ -1,13 +1,22 @@
 """Files as stored: encodings and line endings survive a round trip; bad files are refused clearly."""
 
 import os
+import random
+import re
+import signal
+import stat
+import subprocess
 import sys
+import threading
+import time
+from contextlib import contextmanager
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine.documents import DocumentError, read_text_file, write_text_file_atomic
+from tests import ROOT
 
 MB = 1024 * 1024
 AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
@@ -29,7 +38,29 @@ def stored(text, encoding):
 
 
 def temp_files(folder):
-    return [name for name in os.listdir(folder) if name.endswith(".redraft-tmp")]
+    return [name for name in os.listdir(folder) if name.endswith((".tmp", ".redraft-tmp"))]
+
+
+@contextmanager
+def hang_guard(fifo, seconds=30):
+    """Fail instead of hanging: should the code under test still be blocked opening `fifo` after `seconds`,
+    a writer opens its other end (which wakes a blocked reader) and the test fails on `woke`."""
+    woke = threading.Event()
+    fds = []
+
+    def wake():
+        fds.append(os.open(fifo, os.O_RDWR | os.O_NONBLOCK))
+        woke.set()
+
+    timer = threading.Timer(seconds, wake)
+    timer.start()
+    try:
+        yield woke
+    finally:
+        timer.cancel()
+        for fd in fds:
+            os.close(fd)
+    assert not woke.is_set(), f"opening {fifo} blocked until a writer came"
 
 
 @pytest.mark.parametrize("encoding", ENCODINGS)
@@ -78,9 +109,36 @@ def test_binary_file_is_refused(tmp_path):
         read_text_file(sig)
 
 
-def test_utf16_without_bom_is_refused_rather_than_guessed(tmp_path):
-    (path := tmp_path / "f.txt").write_bytes("hello".encode("utf-16-le"))
-    with pytest.raises(DocumentError, match="binary"):
+UTF16_TEXTS = ["hello", "caf\u00e9 au lait\r\nline two\r\n", "fox \U0001f98a, \u4e00 one\n\ttabbed\n", "x" * 9000]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("text", UTF16_TEXTS, ids=["word", "crlf", "astral and cjk", "past the sample"])
+def test_utf16_without_bom_is_recognised_and_round_trips(tmp_path, codec, text):
+    (path := tmp_path / "f.txt").write_bytes(original := text.encode(codec))
+    doc = read_text_file(path)
+    assert (doc.text, doc.encoding) == (text, f"{codec}-nobom")
+    write_text_file_atomic(path, doc.text, doc.encoding)
+    assert path.read_bytes() == original  # no BOM added
+    write_text_file_atomic(path, "edited\n" + doc.text, doc.encoding)
+    assert path.read_bytes() == ("edited\n" + text).encode(codec)
+
+
+ELF_HEADER = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 8 + b"\x03\x00\x3e\x00\x01\x00\x00\x00" + bytes(range(40))
+BINARIES = {
+    "png": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00\x00\x00\x01\x00\x08\x06\x00\x00\x00",
+    "elf": ELF_HEADER,
+    "random": random.Random(12).randbytes(4096),
+    "small numbers": b"".join(n.to_bytes(2, "little") for n in range(1, 200)),  # UTF-16 shaped, but controls
+    "odd length": "hello".encode("utf-16-le") + b"!",
+    "nul characters": "a\x00b\x00".encode("utf-16-le"),
+}
+
+
+@pytest.mark.parametrize("name", BINARIES)
+def test_binaries_are_still_refused(tmp_path, name):
+    (path := tmp_path / "blob").write_bytes(BINARIES[name])
+    with pytest.raises(DocumentError, match=r"blob looks like a binary file \(it contains NUL bytes\)"):
         read_text_file(path)
 
 
@@ -134,13 +192,136 @@ def test_unreadable_file_is_refused(tmp_path):
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
 def test_fifo_is_refused_without_blocking(tmp_path):
-    os.mkfifo(path := tmp_path / "pipe")
-    fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)  # a writer exists, so opening for reading does not block
-    try:
-        with pytest.raises(DocumentError, match="not a regular file"):
+    os.mkfifo(path := tmp_path / "pipe")  # no writer: opening it for reading would wait for one
+    (link := tmp_path / "link").symlink_to(path)
+    for name in (path, link):
+        with hang_guard(path):
+            with pytest.raises(DocumentError) as info:
+                read_text_file(name)
+        assert str(info.value) == f"cannot open {name}: it is not a regular file (a FIFO)"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_path_swapped_for_a_fifo_after_the_check_does_not_block(tmp_path, monkeypatch):
+    (path := tmp_path / "notes.txt").write_text("text")
+    real_open = os.open
+
+    def swap_then_open(name, flags, *args):
+        if name == path:  # between the stat and the open, someone puts a FIFO there
+            os.unlink(path)
+            os.mkfifo(path)
+        return real_open(name, flags, *args)
+
+    monkeypatch.setattr(os, "open", swap_then_open)
+    with hang_guard(path):
+        with pytest.raises(DocumentError, match=r"notes\.txt: it is not a regular file \(a FIFO\)$"):
             read_text_file(path)
-    finally:
-        os.close(fd)
+
+
+def special_files(tmp_path):
+    """A FIFO, a character device like /dev/null (root only) and a symlink to the FIFO, made in tmp_path."""
+    found = {}
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(fifo := tmp_path / "pipe")
+        found["pipe"] = (fifo, "a FIFO")
+        (link := tmp_path / "link-to-pipe").symlink_to(fifo)
+        found["link-to-pipe"] = (link, "a FIFO")
+    try:
+        os.mknod(null := tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
+        found["null"] = (null, "a character device")
+    except (AttributeError, PermissionError, OSError):
+        pass  # not root here: the FIFO stands for every special file
+    return found
+
+
+def test_saving_onto_a_fifo_or_device_is_refused_and_keeps_it(tmp_path):
+    found = special_files(tmp_path)
+    if not found:
+        pytest.skip("no special files can be made here")
+    kinds = {name: os.stat(path).st_mode for name, (path, _) in found.items()}
+    for name, (path, kind) in found.items():
+        with pytest.raises(DocumentError) as info:
+            write_text_file_atomic(path, "text")
+        assert str(info.value) == f"cannot save {path}: it is not a regular file ({kind})"
+    assert {name: os.stat(path).st_mode for name, (path, _) in found.items()} == kinds  # nothing replaced
+    assert os.path.islink(tmp_path / "link-to-pipe") or "link-to-pipe" not in found
+    assert temp_files(tmp_path) == []
+
+
+NAME_MAX = 255
+
+
+def test_a_name_of_name_max_bytes_saves(tmp_path):
+    for length in (234, NAME_MAX):
+        path = tmp_path / ("n" * (length - 4) + ".txt")
+        write_text_file_atomic(path, "new")
+        assert path.read_text() == "new" and len(path.name.encode()) == length
+        write_text_file_atomic(path, "again")  # replacing an existing one too
+        assert read_text_file(path).text == "again"
+    assert temp_files(tmp_path) == []
+
+
+def test_a_name_that_cannot_exist_is_one_line(tmp_path):
+    path = tmp_path / ("n" * (NAME_MAX - 3) + ".txt")
+    with pytest.raises(DocumentError) as info:
+        write_text_file_atomic(path, "text")
+    assert str(info.value) == f"cannot save {path}: File name too long"
+    with pytest.raises(DocumentError, match=r"^cannot open .*: File name too long$"):
+        read_text_file(path)
+    assert os.listdir(tmp_path) == []
+
+
+OURS = re.compile(r"\.redraft-[0-9a-f]{8}\.tmp")
+KILLED_WRITER = """
+import os, signal, sys
+from engine.documents import write_text_file_atomic
+def die(fd):  # the temp file is written; the process dies before the rename
+    os.kill(os.getpid(), signal.SIGKILL)
+os.fsync = die
+write_text_file_atomic(sys.argv[1], "x" * 100000)
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no SIGKILL on Windows")
+def test_a_killed_save_leaves_a_temp_that_the_next_save_removes_and_nothing_else(tmp_path):
+    (path := tmp_path / "notes.txt").write_text("original")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", KILLED_WRITER, str(path)], env=env, timeout=120)
+    assert done.returncode == -signal.SIGKILL
+    left = [name for name in os.listdir(tmp_path) if name != "notes.txt"]
+    assert len(left) == 1 and OURS.fullmatch(left[0]) and len(left[0]) < 24  # short and recognisable
+    assert path.read_text() == "original"
+
+    hour_ago = time.time() - 3600
+    (other := tmp_path / "other").mkdir()
+    kept = {
+        "fresh": ".redraft-0123abcd.tmp",  # under a minute old: perhaps a save running now
+        "not hex": ".redraft-0123abcg.tmp",
+        "longer": ".redraft-0123abcd0.tmp",
+        "no dot": "redraft-0123abcd.tmp",
+        "suffix": ".redraft-0123abcd.tmp.bak",
+        "someone else's": ".notes.txt.swp",
+    }
+    for name in kept.values():
+        (tmp_path / name).write_text("keep")
+    for name in list(kept.values())[1:]:
+        os.utime(tmp_path / name, (hour_ago, hour_ago))
+    stale = [left[0], ".redraft-ffffffff.tmp", ".notes.txt.89abcdef.redraft-tmp"]  # the last: earlier versions
+    for name in stale[1:]:
+        (tmp_path / name).write_text("stale")
+    (tmp_path / ".redraft-aaaaaaaa.tmp").mkdir()  # a folder named like ours is not ours
+    (tmp_path / ".redraft-bbbbbbbb.tmp").symlink_to(path)  # nor is a link
+    (other / ".redraft-cccccccc.tmp").write_text("another folder")
+    for name in (*stale, ".redraft-aaaaaaaa.tmp"):
+        os.utime(tmp_path / name, (hour_ago, hour_ago))
+    os.utime(other / ".redraft-cccccccc.tmp", (hour_ago, hour_ago))
+
+    write_text_file_atomic(path, "saved")
+    assert path.read_text() == "saved"
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ["notes.txt", "other", ".redraft-aaaaaaaa.tmp", ".redraft-bbbbbbbb.tmp", *kept.values()]
+    )
+    assert os.listdir(other) == [".redraft-cccccccc.tmp"]
 
 
 def test_unencodable_text_writes_nothing(tmp_path):
@@ -239,8 +420,15 @@ def test_any_text_survives_write_then_read(tmp_path_factory, text, encoding):
     data = path.read_bytes()
     assert data == stored(text, encoding)
     if not encoding.startswith("utf-16") and b"\x00" in data[:8192]:
-        with pytest.raises(DocumentError, match="binary"):  # NUL means binary unless the file is UTF-16
-            read_text_file(path)
+        # NUL means binary unless the bytes read as BOM-less UTF-16 (then they write back the same)
+        try:
+            doc = read_text_file(path)
+        except DocumentError as exc:
+            assert "binary" in str(exc)
+        else:
+            assert encoding == "utf-8" and doc.encoding.endswith("-nobom")
+            write_text_file_atomic(path, doc.text, doc.encoding)
+            assert path.read_bytes() == data
     elif encoding == "utf-8" and text.startswith("\ufeff"):
         # Plain UTF-8 text starting with U+FEFF is byte for byte a UTF-8 file with a BOM: it reads as one,
         # and writing it back that way still gives the same bytes.

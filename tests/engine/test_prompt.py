@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import EditRequest, RequestError, build_context
-from engine.prompt import CURSOR, SPAN_CLOSE, SPAN_OPEN
+from engine.prompt import CHARS_PER_TOKEN, CURSOR, SPAN_CLOSE, SPAN_OPEN
 from tests.tiny_models import build_tokenizer
 
 TOKENIZER = build_tokenizer()
@@ -67,3 +67,55 @@ def test_prompt_marks_the_span_and_carries_instruction_mode_and_language():
     assert "Refine" in message
     fill = build_context(EditRequest(text, 9, 9, mode="fill"), count).user_message()
     assert f"def f():\n{CURSOR}    return 1" in fill and SPAN_OPEN not in fill
+
+
+def one_line(words_each_side: int) -> tuple[str, int]:
+    """A document on one line: words numbered by their distance from the span "SPAN", so the text near the
+    span is the same whatever the length."""
+    before = " ".join(f"b{k}" for k in reversed(range(1, words_each_side)))
+    after = " ".join(f"a{k}" for k in range(1, words_each_side))
+    return f"{before} SPAN {after}", len(before) + 1
+
+
+@pytest.mark.parametrize("budget", [64, 512, 4096])
+def test_a_huge_single_line_costs_the_budget_not_the_line_and_keeps_the_nearest_text(budget):
+    tokenized = {}
+    for words in (100_000, 500_000):  # about 1.4 and 7.8 MB on one line
+        text, start = one_line(words)
+        sizes = tokenized[words] = []
+
+        def counting(piece):
+            sizes.append(len(piece))
+            return count(piece)
+
+        ctx = build_context(EditRequest(text, start, start + 4), counting, budget)
+        # What is tokenized is bounded by the budget: each side's take, then the before side's second take.
+        assert sum(sizes) <= 4 + 3 * 2 * budget * CHARS_PER_TOKEN
+        # The context is the text nearest the span, whole words, and fills the budget.
+        assert text[:start].endswith(ctx.before) and text[start + 4 :].startswith(ctx.after)
+        assert ctx.before.startswith("b") and text[start - len(ctx.before) - 1] == " "
+        assert ctx.after.endswith(" ") and ctx.after.startswith(" a1 a2 ")
+        assert ctx.before.endswith(" b2 b1 ")
+        assert budget * 0.9 <= ctx.context_tokens <= budget
+        assert count(ctx.before + ctx.span + ctx.after) <= budget
+    assert tokenized[100_000] == tokenized[500_000]  # the same work, whatever the line's length
+
+
+def test_no_room_tokenizes_nothing_but_the_span():
+    text, start = one_line(100_000)
+    sizes = []
+    span_tokens = count("SPAN")
+
+    def counting(piece):
+        sizes.append(len(piece))
+        return count(piece)
+
+    ctx = build_context(EditRequest(text, start, start + 4), counting, span_tokens)
+    assert (ctx.before, ctx.after, sizes) == ("", "", [4])
+
+
+def test_a_long_line_without_spaces_is_cut_by_characters():
+    text = "x" * 100_000 + "SPAN" + "y" * 100_000  # minified: no word boundary to cut at
+    ctx = build_context(EditRequest(text, 100_000, 100_004), count, 100)
+    assert ctx.before and set(ctx.before) == {"x"} and ctx.after and set(ctx.after) == {"y"}
+    assert ctx.context_tokens <= 100

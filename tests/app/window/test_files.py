@@ -2,8 +2,11 @@
 
 import codecs
 import os
+import stat
 import sys
+import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 from PySide6.QtCore import QSettings, Qt
@@ -76,6 +79,67 @@ def test_binary_file_is_refused_with_a_message(window, tmp_path):
     assert window.tabs.count() == 1 and window.tab.buffer.path is None
     assert "logo.png looks like a binary file" in window.errors[-1]
     assert window.statusBar().currentMessage() == window.errors[-1]
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_bom_opens_and_saves_without_one(window, tmp_path, codec):
+    (path := tmp_path / "notes.txt").write_bytes(original := "caf\u00e9\r\nline\r\n".encode(codec))
+    assert window.open_file(str(path))
+    assert window.editor.raw_text() == "caf\u00e9\nline\n"
+    assert window.file_label.text() == f"UTF-16 {codec[-2:].upper()} (no BOM) · CRLF"
+    assert window.save() and path.read_bytes() == original
+    _type_at_start(window.editor, "New ")
+    assert window.save() and path.read_bytes() == "New caf\u00e9\r\nline\r\n".encode(codec)
+
+
+@contextmanager
+def hang_guard(fifo, seconds=30):
+    """Fail instead of freezing: should opening `fifo` still block after `seconds`, a writer opens its other
+    end (which wakes the blocked reader) and the test fails."""
+    fds = []
+    timer = threading.Timer(seconds, lambda: fds.append(os.open(fifo, os.O_RDWR | os.O_NONBLOCK)))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        for fd in fds:
+            os.close(fd)
+    assert not fds, f"opening {fifo} blocked until a writer came"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_fifo_is_refused_at_once_on_open_and_on_save(window, tmp_path):
+    os.mkfifo(fifo := tmp_path / "pipe")  # no writer: a plain open() for reading would wait for one
+    with hang_guard(fifo):
+        assert not window.open_file(str(fifo))
+    assert window.errors[-1] == f"cannot open {fifo}: it is not a regular file (a FIFO)"
+    assert window.statusBar().currentMessage() == window.errors[-1]
+    assert window.tabs.count() == 1 and window.tab.buffer.path is None
+
+    window.editor.insertPlainText("text")
+    assert not window.save_as(str(fifo))
+    notice = window.tab.notice.label.text()
+    assert notice == f"cannot save {fifo}: it is not a regular file (a FIFO); your text is still here"
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and window.tab.modified  # not replaced by a regular file
+
+
+def test_a_name_of_255_bytes_saves_with_ctrl_s_and_a_longer_one_shows_the_notice(window, tmp_path):
+    (folder := tmp_path / "docs").mkdir()
+    (path := folder / ("n" * 251 + ".txt")).write_text("long name\n")
+    assert window.open_file(str(path))
+    _type_at_start(window.editor, "edited ")
+    save = next(a for a in window.menuBar().actions()[0].menu().actions() if a.text() == "&Save")
+    save.trigger()  # what Ctrl+S does
+    assert path.read_text() == "edited long name\n" and not window.tab.modified
+    assert os.listdir(folder) == [path.name]  # no temp file left
+
+    too_long = folder / ("n" * 252 + ".txt")
+    _type_at_start(window.editor, "more ")
+    assert not window.save_as(str(too_long))
+    assert window.tab.notice.label.text() == f"cannot save {too_long}: File name too long; your text is still here"
+    assert window.statusBar().currentMessage() == window.tab.notice.label.text()
+    assert window.tab.modified and window.editor.raw_text() == "more edited long name\n"
 
 
 def test_files_over_the_editing_limit_are_refused_at_once(window, tmp_path):
