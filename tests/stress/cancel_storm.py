@@ -156,8 +156,8 @@ def run(quick: bool) -> dict:
 
     figures, checks, failures = {}, [], []
     for name, spec, cycles, share, make, device in (
-        ("DiffusionGemma tiny", str(checkpoint), 300 if quick else 2000, 0.15, lambda i: request(i), "cpu"),
-        ("LLaDA GGUF tiny", str(gguf), 600 if quick else 4000, 0.5, lambda i: request(i, steps=16), None),
+        ("DiffusionGemma tiny", str(checkpoint), 300 if quick else 3000, 0.3, lambda i: request(i), "cpu"),
+        ("LLaDA GGUF tiny", str(gguf), 600 if quick else 10000, 0.5, lambda i: request(i, steps=16), None),
     ):
         f, c, e = _one(name, spec, cycles, share, make, device)
         figures.update(f)
