@@ -149,6 +149,16 @@ class _Reader:
         self.pos = pos
         self.need(8)  # a length that is not there: past the end, or over the header limit
 
+    def short_strings(self, count: int) -> frozenset[bytes]:
+        """Read past `count` strings, keeping those of at most 6 bytes (the byte tokens are among them)."""
+        data, unpack, short = self.data, _U64.unpack_from, set()
+        for _ in range(count):
+            size = unpack(data, self.need(8))[0]
+            start = self.need(size)
+            if size <= 6:
+                short.add(bytes(data[start : start + size]))
+        return frozenset(short)
+
     def value(self, kind: int, key: str):
         """A metadata value: a scalar, a string, or an array (returned as (item kind, count, small values))."""
         if kind in _SCALARS:
@@ -169,6 +179,8 @@ class _Reader:
                 small = struct.unpack_from(f"<{count}{_SCALARS[item_kind][1]}", self.data, start)
             return _Array(item_kind, count, small)
         if item_kind == _STRING:
+            if key == "tokenizer.ggml.tokens":
+                return _Array(item_kind, count, None, self.short_strings(count))
             self.skip_strings(count)
             return _Array(item_kind, count, None)
         if item_kind == _ARRAY:
@@ -181,6 +193,7 @@ class _Array:
     item_kind: int
     count: int
     values: tuple | None  # integers of a short integer array (per-layer hyperparameters), else None
+    short: frozenset[bytes] = frozenset()  # the vocabulary's tokens of at most 6 bytes (tokenizer.ggml.tokens)
 
 
 def _parse(path: Path, data) -> GgufInfo:
@@ -273,4 +286,36 @@ def _hostile(arch: str, metadata: dict, arrays: dict[str, _Array]) -> str | None
         return f"{arch}.attention.head_count = {heads:,} is more heads than the embedding's {width:,} dimensions"
     if heads and kv and (kv > heads or heads % kv):
         return f"{arch}.attention.head_count_kv = {kv:,} does not divide {heads:,} attention heads"
+    missing = _missing_byte_tokens(metadata.get("tokenizer.ggml.model"), tokens)
+    if missing:
+        return (f"its {metadata['tokenizer.ggml.model']} vocabulary lacks {missing} of the 256 byte tokens; "
+                "llama.cpp aborts on text it cannot spell with them")
     return None
+
+
+def _gpt2_byte_chars() -> list[bytes]:
+    """GPT-2's byte-to-character map (the `bytes_to_unicode` of its tokenizer, as llama.cpp's BPE uses it)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    chars, extra = {}, 0
+    for b in range(256):
+        if b in printable:
+            chars[b] = chr(b)
+        else:
+            chars[b] = chr(256 + extra)
+            extra += 1
+    return [chars[b].encode("utf-8") for b in range(256)]
+
+
+_BYTE_TOKENS = {
+    "llama": [f"<0x{b:02X}>".encode() for b in range(256)],  # SentencePiece byte fallback
+    "gpt2": _gpt2_byte_chars(),  # byte-level BPE
+}
+
+
+def _missing_byte_tokens(model, tokens: _Array | None) -> int:
+    """How many byte tokens a vocabulary lacks that llama.cpp looks up unchecked (std::unordered_map::at:
+    a miss throws through the C API and terminates the process) when it tokenizes arbitrary text."""
+    needed = _BYTE_TOKENS.get(model)
+    if needed is None or tokens is None:
+        return 0
+    return sum(1 for token in needed if token not in tokens.short)

@@ -127,9 +127,10 @@ def write_llama(path, alignment: int | None = None, **overrides):
             writer.add_uint32(name, value)
     writer.add_layer_norm_rms_eps(1e-5)
     writer.add_tokenizer_model("llama")
-    writer.add_token_list(["<unk>", "<s>", "</s>", "a"])
+    tokens = ["<unk>", "<s>", "</s>", *(f"<0x{b:02X}>" for b in range(256)), "a"]  # byte fallback: any text spells
+    writer.add_token_list(tokens)
     rng = np.random.default_rng(0)
-    writer.add_tensor("token_embd.weight", random_matrix(rng, 4, 32))
+    writer.add_tensor("token_embd.weight", random_matrix(rng, len(tokens), 32))
     add_llama_blocks(writer, rng, 1, 32, 64)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -286,3 +287,26 @@ def test_redraft_cli_models_lists_bad_files_and_exits_0(bad_folder, capsys):
     assert cli_main(["models", "--json", "--folder", str(bad_folder)]) == 0
     listed = json.loads(capsys.readouterr().out)["found"]
     assert sum(1 for m in listed if m["problem"]) == 7
+
+
+def test_a_vocabulary_without_byte_tokens_is_refused_before_llama_cpp_aborts_on_it(tmp_path):
+    """llama.cpp looks byte tokens up with std::unordered_map::at: a crafted SentencePiece vocabulary without
+    them loaded, then killed the process ("terminate called ... unordered_map::at") on the first edit."""
+    writer = GGUFWriter(str(tmp_path / "nobytes.gguf"), "llama")
+    for key, value in dict(context_length=64, embedding_length=32, block_count=1, feed_forward_length=64).items():
+        writer.add_uint32(f"llama.{key}", value)
+    writer.add_uint32("llama.attention.head_count", 2)
+    writer.add_layer_norm_rms_eps(1e-5)
+    writer.add_tokenizer_model("llama")
+    writer.add_token_list(["<unk>", "<s>", "</s>", "a", "<0x41>"])
+    rng = np.random.default_rng(0)
+    writer.add_tensor("token_embd.weight", random_matrix(rng, 5, 32))
+    add_llama_blocks(writer, rng, 1, 32, 64)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelLoadError) as info:
+        read_gguf(tmp_path / "nobytes.gguf")
+    assert str(info.value).endswith("its llama vocabulary lacks 255 of the 256 byte tokens; llama.cpp aborts on text it cannot spell with them")
+
