@@ -4,7 +4,14 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing is downloaded at test time
 
+import hypothesis  # noqa: F401 - see below
 import pytest
+
+# CPython 3.11's AST constructor keeps its recursion counter per interpreter, not per thread: pytest parsing a
+# module for assertion rewriting while an engine thread compiles a chat template (jinja2 compiles Python
+# source) failed with "SystemError: AST constructor recursion depth mismatch". The one module pytest parsed
+# late, at the session's end, was hypothesis (its plugin imports it lazily): importing it here parses it
+# before any engine thread exists.
 
 from engine import Engine, backend_for
 from tests.tiny_models import save_checkpoint

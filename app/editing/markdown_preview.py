@@ -1,24 +1,51 @@
 """The Markdown preview beside a `.md` file (app/editing/markdown_render.py makes the HTML).
 
 The widget re-renders DEBOUNCE_S after the last change, but never more than MAX_WAIT_S behind a text that
-keeps changing (a rewrite's drafts arrive every frame: the preview follows them). markdown-it runs on a worker
-thread (`asyncio.to_thread`, ~60 ms at app/window/document_tab.PREVIEW_MAX_CHARS); only `setHtml` (~20 ms
-there) runs on the GUI thread.
+keeps changing (a rewrite's drafts arrive every frame: the preview follows them). markdown-it is pure Python
+(~60 ms at app/window/document_tab.PREVIEW_MAX_CHARS); on a thread it holds the GIL the GUI thread needs for
+every callback, and while drafts arrived that made 130 ms stalls (tests/bench/gui_latency.py, md-preview), so
+it renders in a process of its own (spawned once, on first use; a dead one is replaced) and only `setHtml`
+(~20 ms there) runs on the GUI thread: 39 ms at worst in the same benchmark.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QTextBrowser
+from shiboken6 import isValid
 
 from app.editing.markdown_render import render_markdown
 
 DEBOUNCE_S = 0.25
 MAX_WAIT_S = 1.0
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdown", ".mkd")
+
+_pool: ProcessPoolExecutor | None = None
+
+
+def _render_pool() -> ProcessPoolExecutor:
+    global _pool
+    if _pool is None:
+        # spawn: a fork of a process holding Qt's and the model libraries' threads is not safe.
+        _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+    return _pool
+
+
+async def render_elsewhere(text: str) -> str:
+    """`render_markdown(text)` in the render process (a new one if the last one died)."""
+    global _pool
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_render_pool(), render_markdown, text)
+    except BrokenProcessPool:
+        _pool = None
+        return await loop.run_in_executor(_render_pool(), render_markdown, text)
 
 
 def is_markdown(file_name: str | None) -> bool:
@@ -77,7 +104,10 @@ class MarkdownPreview(QTextBrowser):
         text = self._source()
         if text == self._rendered and self.html:
             return  # highlighting re-formats blocks and Qt reports that as a change: nothing to render
-        self._show(text, await asyncio.to_thread(render_markdown, text))
+        html_text = await render_elsewhere(text)
+        if not isValid(self):
+            return  # the tab closed while its render ran
+        self._show(text, html_text)
         if self._again:
             self._again = False
             self._on_timer()

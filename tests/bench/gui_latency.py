@@ -33,7 +33,7 @@ TICK_MS = 5
 BASELINE_S = 3.0
 # Sizes per document (bytes of ASCII text = characters): the preview renders below
 # app/window/document_tab.PREVIEW_MAX_CHARS (300,000), not above it.
-DOCUMENTS = {"md-preview": 100_000, "md": 1 << 20, "py": 1 << 20}
+DOCUMENTS = {"md-preview": 290_000, "md": 1 << 20, "py": 1 << 20}
 
 
 def _document(kind: str) -> str:
