@@ -354,10 +354,11 @@ class Editor(CodeEditor):
         self._guarded(lambda: super(Editor, self).insertFromMimeData(source))
 
     def inputMethodEvent(self, event) -> None:  # noqa: N802 - Qt's name: CJK, dead keys, ibus/fcitx commits
-        if event.commitString() or event.replacementLength():
+        # A composition (preedit) starts under the draft too: Qt commits it later where the preedit began.
+        if event.commitString() or event.replacementLength() or event.preeditString():
             self._guarded(lambda: super(Editor, self).inputMethodEvent(event))
         else:
-            super().inputMethodEvent(event)  # a preedit is shown in the layout, not written to the text
+            super().inputMethodEvent(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self._guarded(lambda: super(Editor, self).dropEvent(event))

@@ -294,9 +294,13 @@ class RewriteSession:
         if self._applying or not self.active:
             return
         if self._shown is not None and not self._suspended:
+            start, end = self.start, self.end
+            typed = ""
+            if start <= position <= end and added:  # typed into the draft: it goes to the same offset of the original
+                typed = _raw_slice(self.document, position, position + added)
             self._bury()
             # Not from inside Qt's change notification (the other edit may still be in its edit block).
-            QTimer.singleShot(0, self._put_original_back)
+            QTimer.singleShot(0, lambda: self._put_original_back(position - start, typed))
             return
         start, end = self.start, self.end
         length = end - start
@@ -306,15 +310,20 @@ class RewriteSession:
             return
         self._bury()
 
-    def _put_original_back(self) -> None:
-        """After an unguarded edit over a shown draft: the span (still the draft) gets the original again."""
+    def _put_original_back(self, offset: int = 0, typed: str = "") -> None:
+        """After an unguarded edit over a shown draft: the span (still the draft) gets the original again, with
+        what was typed into the draft at the same offset (clamped), as keys typed into a span are."""
+        text = self.original
+        if typed:
+            at = utf16_to_index(text, min(max(offset, 0), utf16_len(text)))
+            text = text[:at] + typed + text[at:]
         cursor = QTextCursor(self.document)
         self._applying = True
         try:
             cursor.beginEditBlock()
             cursor.setPosition(self.start)
             cursor.setPosition(self.end, QTextCursor.MoveMode.KeepAnchor)
-            cursor.insertText(self.original)
+            cursor.insertText(text)
             cursor.endEditBlock()
         finally:
             self._applying = False

@@ -111,6 +111,34 @@ def test_text_typed_below_a_running_draft_never_keeps_the_draft(qtbot, window, k
     qtbot.waitUntil(editor.task.done, timeout=10000)
 
 
+def test_text_typed_into_the_draft_from_another_view_lands_in_the_original(qtbot, window):
+    editor = window.editor
+    _running(qtbot, editor)
+    cursor = QTextCursor(editor.document())  # another view's cursor, one character into the span
+    cursor.setPosition(editor.session.start + 1)
+    cursor.insertText("Z")
+    qtbot.waitUntil(lambda: not editor.session.active and editor.raw_text() != editor.session.original, timeout=5000)
+    qtbot.wait(20)
+    start = TEXT.index(SPAN)
+    assert editor.raw_text() == TEXT[: start + 1] + "Z" + TEXT[start + 1 :]
+
+
+def test_a_composition_inside_the_span_commits_where_it_began(qtbot, window):
+    """A preedit typed inside the span, then its commit (CJK through ibus/fcitx): the run stops on the
+    original and the committed text lands at the caret, not where the draft's text had moved it."""
+    editor = window.editor
+    _running(qtbot, editor)
+    at = editor.session.start + 1  # inside the span, after its first character
+    cursor = editor.textCursor()
+    cursor.setPosition(at)
+    editor.setTextCursor(cursor)
+    QApplication.sendEvent(editor, QInputMethodEvent("かんじ", []))
+    _input_method(editor, "漢字")
+    start = TEXT.index(SPAN)
+    assert editor.raw_text() == TEXT[: start + 1] + "漢字" + TEXT[start + 1 :]
+    assert not editor.session.active
+
+
 def test_undo_during_a_run_takes_the_draft_back_then_undoes_the_users_edit(qtbot, window):
     editor = window.editor
     _caret_at_end(editor)
