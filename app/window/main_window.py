@@ -143,7 +143,9 @@ class MainWindow(QMainWindow):
         unload_first = active is not None and must_unload_first(spec, device, active)
         if unload_first:
             self.run_label.setText(f"Unloading {active.id} to make room, then loading…")
-        # 2. Load on the engine's thread, awaited.
+        # 2. Load on the engine's thread, awaited; the status counts the seconds meanwhile.
+        note = f" (unloaded {active.id} to make room)" if unload_first else ""
+        ticker = asyncio.ensure_future(self._count_loading(_model_name(spec), note))
         try:
             info = await self.bridge.load(spec, device, unload_first=unload_first)
         except EngineError as exc:
@@ -157,10 +159,19 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Model failed: {exc}", 15000)
             self.modelFailed.emit(str(exc))
             return
+        finally:
+            ticker.cancel()
         # 3b. Loaded.
         self._show_model(info)
         self.run_label.setText("Ready — Ctrl+J rewrites the selection")
         self.modelLoaded.emit(info)
+
+    async def _count_loading(self, name: str, note: str) -> None:
+        started = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(1.0)
+            seconds = asyncio.get_running_loop().time() - started
+            self.run_label.setText(f"Loading {name}… {seconds:.0f} s{note}")
 
     def _show_model(self, info: ModelInfo | None) -> None:
         if info is None:

@@ -71,3 +71,21 @@ def test_every_request_carries_the_documents_language(qtbot, tmp_path, checkpoin
     qtbot.waitUntil(editor.task.done, timeout=20000)
     assert [(r.span, r.language) for r in requests] == [("add", "Python"), ("def", "Markdown")]
     close_window(qtbot, window)
+
+
+def test_a_model_that_does_not_fit_beside_the_active_one_replaces_it_and_the_status_says_so(qtbot, checkpoint, monkeypatch):
+    import app.window.main_window as main_window
+
+    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
+    window = create_main_window()
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.bridge.model_info is not None, timeout=20000)
+    first = window.bridge.model_info
+    # This machine's free memory, as the test sets it: the second model does not fit beside the first.
+    monkeypatch.setattr(main_window, "must_unload_first", lambda spec, device, active: active is first)
+    seen = []
+    task = window.load_model(str(checkpoint), "cpu")
+    qtbot.waitUntil(lambda: (seen.append(window.run_label.text()) or task.done()), timeout=20000)
+    assert any("Unloading" in text and first.id in text for text in seen)
+    assert window.bridge.model_info is not first and window.run_label.text().startswith("Ready")
+    close_window(qtbot, window)
