@@ -296,7 +296,7 @@ class RewriteSession:
         if self._shown is not None and not self._suspended:
             start, end = self.start, self.end
             typed = ""
-            if start <= position <= end and added:  # typed into the draft: it goes to the same offset of the original
+            if start < position < end and added:  # typed into the draft: it goes to the same offset of the original
                 typed = _raw_slice(self.document, position, position + added)
             self._bury()
             # Not from inside Qt's change notification (the other edit may still be in its edit block).

@@ -7,9 +7,9 @@ claims bytes past the end of the file), and the hyperparameters llama.cpp sizes 
 heads, widths, vocabulary) against limits generous enough for real models up to ~1T parameters. Any failure
 is one ModelLoadError line; nothing else escapes.
 
-Only scalar and string metadata is kept; arrays (the vocabulary) are skipped and recorded by length. The
-context length is not refused when large (llama.cpp reads it as uint32): `GgufInfo.context_length` exposes
-it and the backends cap their n_ctx at what a request needs.
+Only scalar and string metadata is kept; arrays (the vocabulary) are skipped and recorded by length (its short
+tokens kept, to check the byte tokens). A context length over MAX_CONTEXT is refused; below it
+`GgufInfo.context_length` exposes it and the backends cap their n_ctx at what memory and a request allow.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ MAX_FEED_FORWARD = 1 << 20  # ~1M; the widest open feed-forward is 53,248 (Llama
 MAX_HEAD_DIM = 1 << 14  # key/value width per head; real ones are 64..576 (DeepSeek's MLA)
 MAX_EXPERTS = 512  # llama.cpp's LLAMA_MAX_EXPERTS; Qwen3-Next has 512, Kimi K2 384
 MAX_VOCAB = 1 << 22  # 4M tokens; the largest real vocabulary is Gemma's 262,144
-MAX_CONTEXT = 2**32 - 1  # llama.cpp reads it as uint32; large values pass and the backends cap n_ctx
+# 16M tokens, past every real model (10M at most today). Not only n_ctx: llama-cpp-python's tokenize allocates a
+# buffer of the TRAINED context for every call, so 2^31-1 took 8 GB per tokenize (the stress suite's find).
+MAX_CONTEXT = 1 << 24
 
 # key suffix -> (smallest, largest, why in a word); a per-layer array is checked element by element.
 _HYPERPARAMETERS = {

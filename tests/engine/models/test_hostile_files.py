@@ -13,7 +13,7 @@ from gguf import GGUFWriter
 from engine.cli import main as cli_main
 from engine.models.checkpoint import check_safetensors, inspect_folder
 from engine.models.discovery import find_models
-from engine.models.gguf_header import MAX_LAYERS, read_gguf
+from engine.models.gguf_header import MAX_CONTEXT, MAX_LAYERS, read_gguf
 from engine.self_check import add_llama_blocks, random_matrix, write_tiny_llama_gguf
 from engine.types import ModelLoadError
 from tests.llada_gguf import write_llada_gguf
@@ -164,9 +164,12 @@ def test_hostile_hyperparameters_are_refused_in_one_line(tmp_path, case):
     assert message.startswith("hostile.gguf is refused before loading: ") and expected in message
 
 
-def test_a_huge_context_passes_the_header_check_and_is_exposed_for_the_backends_to_cap(tmp_path):
-    info = read_gguf(write_llama(tmp_path / "long.gguf", context_length=2**31 - 1))
-    assert info.context_length == 2**31 - 1
+def test_a_huge_context_is_refused_and_a_large_one_exposed_for_the_backends_to_cap(tmp_path):
+    # llama-cpp-python's tokenize allocates the trained context for every call: 2^31-1 took 8 GB a call.
+    with pytest.raises(ModelLoadError, match=r"llama.context_length = 2,147,483,647 \(context length\) is outside"):
+        read_gguf(write_llama(tmp_path / "huge.gguf", context_length=2**31 - 1))
+    info = read_gguf(write_llama(tmp_path / "long.gguf", context_length=MAX_CONTEXT))
+    assert info.context_length == MAX_CONTEXT
     assert read_gguf(write_llama(tmp_path / "deep.gguf", block_count=MAX_LAYERS)).get("llama.block_count") == 512
 
 

@@ -23,6 +23,7 @@ from engine.backends.llamacpp.autoregressive import (
 from engine.models.bundled import ABOUT, BUNDLED, NAME, bundled_model_path
 from engine.models.gguf_header import read_gguf
 from tests.llada_gguf import write_llada_gguf
+from engine.models.gguf_header import MAX_CONTEXT
 
 DOC = "The meeting is on Monday.\nWe will discuss the budget and the new office plans.\nPlease bring your notes.\n"
 SPAN = (DOC.index("We will"), DOC.index("Please") - 1)
@@ -109,7 +110,7 @@ def tiny(tmp_path_factory):
         "4k": write_llada_gguf(folder / "llama-4k.gguf", architecture="llama", context_length=4096),
         "512": write_llada_gguf(folder / "llama-512.gguf", architecture="llama", context_length=512),
         "64": write_llada_gguf(folder / "llama-64.gguf", architecture="llama", context_length=64),
-        "hostile": write_llada_gguf(folder / "llama-huge.gguf", architecture="llama", context_length=2**31 - 1),
+        "hostile": write_llada_gguf(folder / "llama-huge.gguf", architecture="llama", context_length=MAX_CONTEXT),
         "chat": write_llada_gguf(
             folder / "llama-chat.gguf", architecture="llama", context_length=512, chat_template=CHAT_TEMPLATE
         ),

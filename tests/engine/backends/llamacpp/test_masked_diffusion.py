@@ -14,6 +14,7 @@ from engine.backends.llamacpp.masked_diffusion import (
 )
 from engine.backends.llamacpp.unmasking import UnmaskingParams
 from tests.llada_gguf import EOS, EOT, MASK, write_llada_gguf
+from engine.models.gguf_header import MAX_CONTEXT
 
 DOC = "the cat sat on the mat.\nThe dog ran in the big red house and was happy.\nthe end, a café.\n"
 SPAN = (DOC.index("The dog"), DOC.index(" and was"))
@@ -248,7 +249,7 @@ def test_the_context_follows_the_requests_budget_capped_for_masked_diffusion(tmp
 
 
 def test_a_hostile_trained_context_is_never_the_context_size(tmp_path):
-    path = write_llada_gguf(tmp_path / "hostile.gguf", context_length=2**31 - 1)
+    path = write_llada_gguf(tmp_path / "hostile.gguf", context_length=MAX_CONTEXT)
     backend = LlamaDiffusionBackend(str(path), params=UnmaskingParams(steps=2, threshold=2.0))
     info = backend.load()
     try:
