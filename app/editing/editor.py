@@ -25,8 +25,8 @@ import asyncio
 import random
 import unicodedata
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor, QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextEdit
 
 from app.editing.code_editor import CodeEditor
@@ -361,7 +361,24 @@ class Editor(CodeEditor):
             super().inputMethodEvent(event)
 
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
-        self._guarded(lambda: super(Editor, self).dropEvent(event))
+        session = self.session
+        if self._in_edit or session is None or not session.active:
+            super().dropEvent(event)
+            return
+        # Qt drops at the event's point, laid out for the draft; once the draft is taken back that point lies
+        # elsewhere. The caret marks the place instead (QTextCursors follow the take-back), and the drop is
+        # made again at the caret's point in the text under the draft.
+        self.setTextCursor(self.cursorForPosition(event.position().toPoint()))
+
+        def drop() -> None:
+            rect = self.cursorRect(self.textCursor())
+            point = QPointF(rect.left() + 1, rect.center().y())
+            again = QDropEvent(point, event.possibleActions(), event.mimeData(), event.buttons(), event.modifiers())
+            super(Editor, self).dropEvent(again)
+            event.setDropAction(again.dropAction())
+            event.setAccepted(again.isAccepted())
+
+        self._guarded(drop)
 
     def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
         # A drag that moves text out of the document starts (and ends, deleting the source) in here.

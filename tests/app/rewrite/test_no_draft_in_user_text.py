@@ -123,6 +123,25 @@ def test_text_typed_into_the_draft_from_another_view_lands_in_the_original(qtbot
     assert editor.raw_text() == TEXT[: start + 1] + "Z" + TEXT[start + 1 :]
 
 
+def test_a_drop_right_after_the_draft_lands_right_after_the_original(qtbot, window):
+    editor = window.editor
+    _running(qtbot, editor)
+    after = QTextCursor(editor.document())
+    after.setPosition(editor.session.end)  # right after the draft, as the user sees it
+    mime = QMimeData()
+    mime.setText("dropped")
+    where = QPointF(editor.cursorRect(after).left() + 1, editor.cursorRect(after).center().y())
+    from PySide6.QtGui import QDragEnterEvent, QDragMoveEvent
+
+    for cls in (QDragEnterEvent, QDragMoveEvent):
+        QApplication.sendEvent(editor.viewport(), cls(where.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    QApplication.sendEvent(editor.viewport(), QDropEvent(where, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier))
+    if editor.session.active:
+        qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    end = TEXT.index(SPAN) + len(SPAN)
+    assert editor.raw_text() == TEXT[:end] + "dropped" + TEXT[end:]
+
+
 def test_a_composition_inside_the_span_commits_where_it_began(qtbot, window):
     """A preedit typed inside the span, then its commit (CJK through ibus/fcitx): the run stops on the
     original and the committed text lands at the caret, not where the draft's text had moved it."""
