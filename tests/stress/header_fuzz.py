@@ -99,19 +99,8 @@ def _gguf_corpus(folder: Path, mutations: int, rng: random.Random) -> list[tuple
     return files
 
 
-CONFIGS = [
-    ("config.json", "[1, 2]"),
-    ("config.json", "[" * 100_000),
-    ("config.json", '{"model_type": ["llama"], "architectures": 7}'),
-    ("model.safetensors.index.json", '{"weight_map": ["a"]}'),
-    ("model.safetensors.index.json", '{"weight_map": {"w": ["x"]}}'),
-    ("model.safetensors.index.json", '{"weight_map": {"w": "../../outside.safetensors"}}'),
-    ("model.safetensors.index.json", "[]"),
-]
-
-
 def _safetensors_corpus(folder: Path, checkpoint: Path, mutations: int, rng: random.Random) -> list[tuple[str, Path]]:
-    from tests.engine.models.test_hostile_files import BAD_SAFETENSORS
+    from tests.engine.models.test_hostile_files import BAD_SAFETENSORS, CRAFTED_CONFIGS
 
     files = []
 
@@ -123,7 +112,7 @@ def _safetensors_corpus(folder: Path, checkpoint: Path, mutations: int, rng: ran
     for i, (name, data) in enumerate(BAD_SAFETENSORS.items()):
         (copy(f"st-{i}") / "model.safetensors").write_bytes(data)
         files.append((f"crafted safetensors: {name}", folder / f"st-{i}"))
-    for i, (name, text) in enumerate(CONFIGS):
+    for i, (name, text) in enumerate(CRAFTED_CONFIGS):
         (copy(f"cfg-{i}") / name).write_text(text, encoding="utf-8")
         files.append((f"crafted {name}: {text[:40]}", folder / f"cfg-{i}"))
     weights = (checkpoint / "model.safetensors").read_bytes()

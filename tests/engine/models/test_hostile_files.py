@@ -223,18 +223,18 @@ def test_a_crafted_safetensors_file_is_one_line(tmp_path, case):
     check_safetensors(check_safetensors_path)  # the well-formed one beside it passes
 
 
-@pytest.mark.parametrize(
-    "name, text",
-    [
-        ("config.json", "[1, 2]"),
-        ("config.json", "[" * 100_000),
-        ("config.json", '{"model_type": ["llama"], "architectures": 7}'),
-        ("model.safetensors.index.json", '{"weight_map": ["a"]}'),
-        ("model.safetensors.index.json", '{"weight_map": {"w": ["x"]}}'),
-        ("model.safetensors.index.json", '{"weight_map": {"w": "../../outside.safetensors"}}'),
-        ("model.safetensors.index.json", "[]"),
-    ],
-)
+CRAFTED_CONFIGS = [  # (file, text) written into a good checkpoint folder; the stress suite uses them too
+    ("config.json", "[1, 2]"),
+    ("config.json", "[" * 100_000),
+    ("config.json", '{"model_type": ["llama"], "architectures": 7}'),
+    ("model.safetensors.index.json", '{"weight_map": ["a"]}'),
+    ("model.safetensors.index.json", '{"weight_map": {"w": ["x"]}}'),
+    ("model.safetensors.index.json", '{"weight_map": {"w": "../../outside.safetensors"}}'),
+    ("model.safetensors.index.json", "[]"),
+]
+
+
+@pytest.mark.parametrize("name, text", CRAFTED_CONFIGS)
 def test_a_crafted_config_or_index_is_one_line(checkpoint, tmp_path, name, text):
     import shutil
 
