@@ -32,7 +32,7 @@ from torch.profiler import ProfilerActivity, profile
 from transformers.utils import logging as hf_logging
 
 from engine import EditRequest
-from engine import diffusion_gemma
+from engine.backends import diffusion_gemma
 from engine.detokenize import Detokenizer
 from engine.backends.diffusion_gemma import DiffusionGemmaBackend
 from tests.bench.engine_overhead import CONFIG, DOCUMENT, SPAN
