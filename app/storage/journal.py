@@ -92,7 +92,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         try:
             os.unlink(tmp)
         except OSError:
-            pass
+            pass  # the write's own error is the one to report
         raise
 
 
@@ -156,7 +156,7 @@ class Orphan:
             try:
                 os.unlink(file)
             except OSError:
-                pass
+                pass  # already gone; a file that stays is kept, never lost
         self.lock.unlock()
         try:
             os.rmdir(self.folder)

@@ -360,7 +360,7 @@ class _Watch:
             try:
                 await task  # runs the client's cleanup: the connection is closed before this returns
             except asyncio.CancelledError:
-                pass
+                pass  # the cancel we asked for; the reason to report is `why`
             raise why
 
 

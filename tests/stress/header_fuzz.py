@@ -38,8 +38,8 @@ KILL_OVER_MB = 3072.0  # a child over this RSS is killed (the machine is shared)
 
 def _gguf_corpus(folder: Path, mutations: int, rng: random.Random) -> list[tuple[str, Path]]:
     import numpy as np
-    from gguf import GGUFReader
 
+    from tests.engine.models.test_header_fuzz import integer_offsets
     from tests.engine.models.test_hostile_files import CRAFTED, HOSTILE, write_llama
     from tests.llada_gguf import write_llada_gguf
 
@@ -56,18 +56,10 @@ def _gguf_corpus(folder: Path, mutations: int, rng: random.Random) -> list[tuple
 
     valid = write_llada_gguf(folder / "valid.gguf")
     data = valid.read_bytes()
-    reader = GGUFReader(valid)
-    u64s, u32s, values = [], [], []
-    for field in [*reader.fields.values(), *(t.field for t in reader.tensors)]:
-        pos = field.offset
-        for part in field.parts:
-            if part.size == 1 and part.dtype == np.uint64:
-                u64s.append(pos)
-            elif part.size == 1 and part.dtype == np.uint32:
-                u32s.append(pos)
-            pos += part.nbytes
-        if field.name.startswith("llada.") and len(field.parts[-1]) == 1 and field.parts[-1].dtype == np.uint32:
-            values.append(pos - 4)
+    u64s, u32s, values = integer_offsets(
+        valid,
+        lambda field: field.name.startswith("llada.") and len(field.parts[-1]) == 1 and field.parts[-1].dtype == np.uint32,
+    )
     header_end = max(u64s + u32s) + 8
     huge = [0, 1, 3, 24, 2**31 - 1, 2**32 - 1, 2**32, 2**62, 2**63, 2**64 - 1]
     for i in range(mutations):

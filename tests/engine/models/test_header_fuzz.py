@@ -37,6 +37,15 @@ def gguf_file(request, tmp_path_factory) -> tuple[bytes, list[int], list[int], l
         path = write_tiny_llama_gguf(folder / "tiny.gguf")
     else:
         path = write_llama(folder / "aligned.gguf", alignment=64)
+    u64s, u32s, values = integer_offsets(
+        path, lambda field: field.types == [GGUFValueType.UINT32] and not field.name.startswith("GGUF.")
+    )  # a scalar's value: alignment, layers, heads
+    return path.read_bytes(), sorted(set(u64s)), sorted(set(u32s)), values
+
+
+def integer_offsets(path, is_value) -> tuple[list[int], list[int], list[int]]:
+    """Where a GGUF's u64 lengths and counts, its u32 types and dimension counts, and the u32 values of the
+    fields `is_value(field)` picks sit in the file (the stress suite mutates the same places)."""
     reader = GGUFReader(path)
     u64s, u32s, values = [], [], []
     for field in [*reader.fields.values(), *(t.field for t in reader.tensors)]:
@@ -47,9 +56,9 @@ def gguf_file(request, tmp_path_factory) -> tuple[bytes, list[int], list[int], l
             elif part.size == 1 and part.dtype == np.uint32:
                 u32s.append(pos)
             pos += part.nbytes
-        if field.types == [GGUFValueType.UINT32] and not field.name.startswith("GGUF."):
-            values.append(pos - 4)  # a scalar's value: alignment, layers, heads
-    return path.read_bytes(), sorted(set(u64s)), sorted(set(u32s)), values
+        if is_value(field):
+            values.append(pos - 4)
+    return u64s, u32s, values
 
 
 @pytest.fixture(scope="module")
