@@ -218,7 +218,7 @@ def test_a_silent_server_times_out_on_load(fake, monkeypatch):
     started = time.monotonic()
     with pytest.raises(EngineError, match=r"cannot reach the server at .*: no answer within 0.5 s"):
         RemoteBackend(url).load()
-    assert time.monotonic() - started < 3
+    assert time.monotonic() - started < 8  # the limit cut it, not the server (which holds 10 s): no tight timing
 
 
 @pytest.mark.parametrize("ending", ["eof", "chunked", "reset"])
@@ -259,7 +259,8 @@ def test_cancel_takes_effect_while_the_server_is_silent(fake):
 
         result = eng.edit(EditRequest(DOC, *SPAN, seed=1), on_draft)
         waited = time.monotonic() - cancelled_at[0]
-    assert result.stop_reason == "cancelled" and waited < 0.6
+    # Ended by the cancel, not by the server (which stays silent 10 s); a bound far from one run's timing.
+    assert result.stop_reason == "cancelled" and waited < 5
 
 
 def finish_chunk(reason):
