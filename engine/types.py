@@ -35,6 +35,8 @@ class EditRequest:
     max_new_tokens: int | None = None
     steps: int | None = None
     seed: int | None = None
+    # Another answer than the best guess ("Try again"): a backend that decodes a rewrite greedily samples instead.
+    varied: bool = False
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # tokens of text around the span (span included); capped per model
     document_id: str = ""  # a new request for the same document supersedes the running one
 

@@ -1,7 +1,7 @@
 """Whether a model's finished text may be offered as an edit at all.
 
 A small model often answers with nothing, or with the prompt's own scaffolding (the span markers, chat-turn
-tokens). Offered as an edit, nothing becomes a hunk that deletes the span: one Enter would lose the user's
+tokens, a worked example's sentence). Offered as an edit, nothing becomes a hunk that deletes the span: one Enter would lose the user's
 text. So an empty result is refused unless the instruction asked for a deletion, and so is a result holding a
 marker or chat token the document itself does not contain (a document about chat templates may hold them).
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from engine.prompt import CURSOR, SPAN_CLOSE, SPAN_OPEN
+from engine.prompt import CURSOR, EXAMPLE_TEXTS, SPAN_CLOSE, SPAN_OPEN
 from engine.types import EditRequest
 
 NOTHING = "the model returned nothing usable; the text is unchanged"
@@ -19,6 +19,7 @@ SCAFFOLDING = (
     SPAN_OPEN, SPAN_CLOSE, CURSOR, "<document>", "</document>", "<start_of_turn>", "<end_of_turn>",
     "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|start_header_id|>", "<|eot_id|>",
     "Reply with the new text only",
+    *EXAMPLE_TEXTS,  # a small model that cannot make sense of the span echoes a worked example
 )
 _DELETION = re.compile(r"\b(delete|remove|drop|erase|cut)\b", re.IGNORECASE)
 

@@ -139,8 +139,11 @@ class Editor(CodeEditor):
             self._select(session.start, session.end)
         self.box.open_at(self._box_anchor(), self.textCursor().hasSelection(), mode)
 
-    def start_rewrite(self, mode: str | None = None, instruction: str = "", seed: int | None = None) -> bool:
-        """Run on the selection now (no box). `seed`: this run's seed (default: `self.seed`, else random)."""
+    def start_rewrite(
+        self, mode: str | None = None, instruction: str = "", seed: int | None = None, varied: bool = False
+    ) -> bool:
+        """Run on the selection now (no box). `seed`: this run's seed (default: `self.seed`, else random);
+        `varied`: ask for another answer than the model's best guess (Try again)."""
         if self.session is not None and self.session.active:
             self.cancel_rewrite()
         cursor = self.textCursor()
@@ -148,6 +151,7 @@ class Editor(CodeEditor):
         mode = mode or ("rewrite" if start != end else "fill")
         session = RewriteSession(self.document(), start, end, mode, instruction)
         session.seed = seed if seed is not None else self.seed if self.seed is not None else random.randrange(2**31)
+        session.varied = varied
         self.session = session
         cursor.clearSelection()
         self.setTextCursor(cursor)
@@ -158,8 +162,8 @@ class Editor(CodeEditor):
 
     def request_options(self) -> dict:
         return dict(
-            steps=self.steps, seed=self.session.seed, context_budget=self.context_budget, language=self.language,
-            document_id=self.document_id,
+            steps=self.steps, seed=self.session.seed, varied=self.session.varied, context_budget=self.context_budget,
+            language=self.language, document_id=self.document_id,
         )
 
     def show_status(self, session: RewriteSession, text: str) -> None:
@@ -200,7 +204,7 @@ class Editor(CodeEditor):
         seed = random.randrange(2**31)
         while seed == session.seed:
             seed = random.randrange(2**31)
-        return self.start_rewrite(session.mode, session.instruction, seed)
+        return self.start_rewrite(session.mode, session.instruction, seed, varied=True)
 
     def accept_rewrite(self) -> bool:
         session = self.session

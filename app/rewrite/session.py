@@ -93,6 +93,7 @@ class RewriteSession:
         self._end.setKeepPositionOnInsert(True)
         self.original = _raw_slice(document, start, end)
         self.seed: int | None = None  # the seed the request carries (set by the caller)
+        self.varied = False  # another answer than the best guess (a rerun asks for one)
         self._top = -1  # the undo stack's size right after our block
         self._shown: str | None = None  # the text our undo block put in the span (None: original shown)
         self._pieces: list[tuple[str, str]] = []  # (text, kind) of what is shown

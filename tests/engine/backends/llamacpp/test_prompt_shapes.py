@@ -1,0 +1,148 @@
+"""The prompt a small model gets and where its answer ends (prompt_shapes.py, output_shape.py), then the
+bundled SmolLM2 end to end: a typo sentence comes back as one line with the mistakes fixed, nothing leaked."""
+
+from __future__ import annotations
+
+import pytest
+
+from engine import EditRequest, Engine, backend_for
+from engine.backends.llamacpp import prompt_shapes
+from engine.backends.llamacpp.output_shape import OutputShape
+from engine.models.bundled import BUNDLED
+from engine.prompt import build_context
+
+
+def context(text: str, start: int, end: int | None = None, **kw):
+    end = start if end is None else end
+    mode = kw.pop("mode", "fill" if start == end else "rewrite")
+    request = EditRequest(text, start, end, mode=mode, **kw)
+    return build_context(request, lambda s: len(s.split()), 4096), request
+
+
+def test_the_shape_follows_the_model():
+    assert prompt_shapes.shape_for(has_chat_template=False, small=True) == "examples"
+    assert prompt_shapes.shape_for(has_chat_template=False, small=False) == "examples"
+    assert prompt_shapes.shape_for(has_chat_template=True, small=True) == "short-chat"
+    assert prompt_shapes.shape_for(has_chat_template=True, small=False) == "document"
+
+
+def test_a_small_chat_model_gets_the_span_and_correction_examples_only():
+    doc = "Intro line.\nHe go to school every days.\nOutro line."
+    ctx, _ = context(doc, 12, 39, instruction="fix the grammar")
+    messages = prompt_shapes.short_chat(ctx)
+    assert messages[0]["role"] == "system" and messages[-1] == {"role": "user", "content": "fix the grammar:\nHe go to school every days."}
+    shown = " ".join(m["content"] for m in messages)
+    assert "Intro" not in shown and "<redraft" not in shown and "make it shorter" not in shown
+    shorter, _ = context(doc, 12, 39, instruction="make it shorter")
+    assert any(m["content"].startswith("make it shorter:") for m in prompt_shapes.short_chat(shorter)[1:-1])
+
+
+@pytest.mark.parametrize(
+    "text, at, prompt_end, taken",
+    [
+        ("First sentence. ‸ Next one.", None, "First sentence.", " "),  # a word's space goes with the next word
+        ("def f():\n    ‸\n", None, "def f():", "\n    "),  # an indented empty line: break and indentation
+        ("Title\n‸", None, "Title\n", ""),
+    ],
+)
+def test_a_fill_continues_the_text_without_its_trailing_space(text, at, prompt_end, taken):
+    at = text.index("‸")
+    text = text.replace("‸", "")
+    ctx, _ = context(text, at, language="Python" if "def" in text else None)
+    prompt, prefix = prompt_shapes.continuation(ctx)
+    assert prompt.endswith(prompt_end) and prefix == taken and prompt + prefix == text[:at]
+
+
+def test_stops_follow_the_shape_of_the_span():
+    ctx, _ = context("One line to fix.\nNext.", 0, 16)
+    assert prompt_shapes.stops(ctx) == ["\n"]
+    between, _ = context("A sentence. B sentence.", 12)
+    assert prompt_shapes.stops(between) == [*prompt_shapes.SENTENCE_ENDS, "\n"]
+    code, _ = context("x = 1\n\ny = 2\n", 6, language="Python")
+    assert "```" in prompt_shapes.stops(code) and "\n\n" in prompt_shapes.stops(code)
+
+
+def test_one_line_and_sampling():
+    text = "alpha beta\ngamma"
+    assert prompt_shapes.one_line(EditRequest(text, 3, 3, mode="fill"))
+    assert not prompt_shapes.one_line(EditRequest(text, 10, 10, mode="fill"))  # at the end of a line
+    assert prompt_shapes.one_line(EditRequest(text, 0, 10))
+    assert not prompt_shapes.one_line(EditRequest(text, 0, 16))
+    assert prompt_shapes.sampling(EditRequest(text, 0, 10))["temperature"] == 0.0
+    assert prompt_shapes.sampling(EditRequest(text, 0, 10, varied=True))["temperature"] > 0
+
+
+def feed(shape: OutputShape, *pieces: str) -> list[str]:
+    shown = []
+    for piece in pieces:
+        shape.add(piece)
+        shown.append(shape.text)
+    return shown
+
+
+def test_an_answer_ends_at_a_stop_but_not_in_its_leading_whitespace():
+    shape = OutputShape(["\n"])
+    assert feed(shape, "\n", "Fixed", " text", "\n", "more") == ["", "Fixed", "Fixed text", "Fixed text", "Fixed text"]
+    assert shape.done and shape.text == "Fixed text"
+
+
+def test_a_tail_that_may_start_a_stop_is_held_back_and_a_sentence_keeps_its_mark():
+    shape = OutputShape(["\nInstruction:", *prompt_shapes.SENTENCE_ENDS])
+    shown = feed(shape, "It rose", "\nInstr")
+    assert shown == ["It rose", "It rose"]  # "\nInstr" may be the stop: not shown yet
+    assert feed(shape, "uctions follow.") == ["It rose\nInstructions follow"] and not shape.done  # ". " may come
+    assert feed(shape, " Then") == ["It rose\nInstructions follow."] and shape.done
+
+
+def test_the_documents_own_whitespace_is_taken_off_the_answer():
+    assert feed(OutputShape([], prefix=" "), " dough", " rises")[-1] == "dough rises"
+    assert feed(OutputShape([], prefix="\n    "), "\n", "    return x")[-1] == "return x"
+    assert feed(OutputShape([], prefix="\n    "), "\n  ", "return x")[-1] == "return x"  # other indentation
+
+
+def test_a_loop_is_cut_to_one_copy_and_a_cut_short_answer_ends_whole():
+    shape = OutputShape([])
+    feed(shape, "Start. ", *["the same words "] * 6)
+    assert shape.done and shape.text == "Start. the same words "
+    cut = OutputShape([])
+    feed(cut, "First line\n", "second line that was cut")
+    assert cut.cut_short() == "First line"
+    sentence = OutputShape([])
+    feed(sentence, "One sentence. Two is cut")
+    assert sentence.cut_short() == "One sentence."
+
+
+# -- the bundled SmolLM2, through the engine -------------------------------------------------------------
+
+DOC = "Notes from the trip.\n\nTeh volunteers were verry suprised by the wall.\n\nThe end.\n"
+
+
+@pytest.fixture(scope="module")
+def smol():
+    with Engine() as engine:
+        info = engine.load(lambda: backend_for(BUNDLED)).result()
+        assert info.details["prompt"] == "short-chat"
+        yield engine
+
+
+def test_a_typo_sentence_comes_back_as_one_line_with_fixes_and_nothing_leaked(smol):
+    start = DOC.index("Teh")
+    end = DOC.index("\n", start)
+    result = smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=0))
+    assert result.ok and "\n" not in result.text.strip() and result.text.strip()
+    assert result.text != DOC[start:end]
+    for leaked in ("fix the typos", "<", "Original", "Edited", "editor"):
+        assert leaked not in result.text
+    # Greedy: the best guess again, the same text; "Try again" samples another.
+    again = smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=1))
+    assert again.text == result.text
+    varied = {smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=s, varied=True)).text for s in range(3)}
+    assert len(varied) >= 2
+
+
+def test_a_fill_between_sentences_stays_on_its_line_and_ends_its_sentence(smol):
+    text = "Making bread takes patience. First, mix the flour and water. After that, bake it.\n"
+    at = text.index(" After") + 1
+    result = smol.edit(EditRequest(text, at, at, mode="fill", seed=0))
+    assert result.ok and "\n" not in result.text and not result.text.startswith(" ")
+    assert result.text.rstrip()[-1:] in ".!?" or result.stop_reason == "length"
