@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     rw = sub.add_parser("rewrite", help="rewrite FILE[start:end] using the text around it")
     rw.add_argument("file")
     rw.add_argument(
-        "--start", required=True, help="LINE:COL (from 1, columns in characters) or an offset in code points (CRLF is 2)"
+        "--start", required=True, help="LINE:COL (from 1, columns in code points) or an offset in code points (CRLF: 2)"
     )
     rw.add_argument("--end", required=True, help="LINE:COL or an offset, exclusive")
     rw.add_argument("--instruction", default="")

@@ -38,7 +38,8 @@ PARAGRAPH = (
     "back, but the leeder said the ridge was only a hour away and that they would definately see the lake."
 )
 DOCUMENT = (
-    f"Field notes\n\n{SENTENCE} The rest of the day was quiet.\n\n{PARAGRAPH}\n\nWe reached the lake on the second day.\n"
+    f"Field notes\n\n{SENTENCE} The rest of the day was quiet.\n\n{PARAGRAPH}\n\n"
+    "We reached the lake on the second day.\n"
 )
 CASES = {"sentence": SENTENCE, "paragraph": PARAGRAPH}
 TARGETS = {"first_paint_ms": 150, "sentence_final_ms": 1500}
@@ -238,7 +239,9 @@ def main() -> None:
     window.journal.close()
     report = {
         "benchmark": "perceived_speed",
-        "model": {"name": NAME, "id": info.id, "backend": info.backend, "device": info.device, "load_s": round(load_s, 2)},
+        "model": {
+            "name": NAME, "id": info.id, "backend": info.backend, "device": info.device, "load_s": round(load_s, 2)
+        },
         "instruction": INSTRUCTION,
         "repeats": args.repeats,
         "targets": TARGETS,

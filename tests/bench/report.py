@@ -370,7 +370,8 @@ def perceived_speed(entry: dict) -> list[str]:
         return failed("perceived_speed", entry)
     r = entry["result"]
     m = r["model"]
-    out = [f"`python -m tests.bench.perceived_speed` (the real window, offscreen, {m['name']} = `{m['id']}` through "
+    model = m["name"] if m["id"] == m["name"] else f"{m['name']} = `{m['id']}`"
+    out = [f"`python -m tests.bench.perceived_speed` (the real window, offscreen, {model} through "
            f"{m['backend']} on {m['device']}, loaded in {m['load_s']} s): select, Ctrl+J, \"{r['instruction']}\", "
            f"Enter; {r['repeats']} runs per case after one warm-up run (the first after loading, shown apart), "
            "nearest-rank percentiles, in ms.", ""]
