@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import signal
 import sys
 from typing import TextIO
@@ -46,8 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     rw = sub.add_parser("rewrite", help="rewrite FILE[start:end] using the text around it")
     rw.add_argument("file")
-    rw.add_argument("--start", type=int, required=True, help="offset in Unicode code points (CRLF counts as 2)")
-    rw.add_argument("--end", type=int, required=True, help="offset in Unicode code points, exclusive")
+    rw.add_argument(
+        "--start", required=True, help="LINE:COL (from 1, columns in code points) or an offset in code points (CRLF: 2)"
+    )
+    rw.add_argument("--end", required=True, help="LINE:COL or an offset, exclusive")
     rw.add_argument("--instruction", default="")
     rw.add_argument("--mode", choices=MODES, help="default: rewrite, or fill when start == end")
     rw.add_argument(
@@ -60,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     rw.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     rw.add_argument("--in-place", action="store_true", help="write the edited file back (atomically)")
     rw.add_argument("--json", action="store_true", help="one JSON object per line: drafts, then the result")
+    rw.add_argument(
+        "--show-steps", action="store_true", help="drafts and a summary on stderr; stdout is only the final text"
+    )
     models = sub.add_parser("models", help="the models on disk, the catalog, and whether each fits this machine")
     models.add_argument("--json", action="store_true", help="one JSON object: found, catalog, hardware")
     models.add_argument("--folder", action="append", default=[], help="also look in this folder or .gguf file")
@@ -72,22 +78,20 @@ def _parser() -> argparse.ArgumentParser:
 def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
     document = read_text_file(args.file)
     text = document.text
-    if not (0 <= args.start <= len(text) and 0 <= args.end <= len(text)):
-        raise UsageError(
-            f"--start {args.start} --end {args.end} is outside {args.file} "
-            f"(0..{len(text)} code points)"
-        )
-    if args.start > args.end:
+    start, end = position("--start", args.start, text, args.file), position("--end", args.end, text, args.file)
+    if not (0 <= start <= len(text) and 0 <= end <= len(text)):
+        raise UsageError(f"--start {args.start} --end {args.end} is outside {args.file} (0..{len(text)} code points)")
+    if start > end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
-    mode = args.mode or ("fill" if args.start == args.end else "rewrite")
+    mode = args.mode or ("fill" if start == end else "rewrite")
     for name in ("steps", "max_new_tokens", "context_budget"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number")
     try:
         request = EditRequest(
             text=text,
-            start=args.start,
-            end=args.end,
+            start=start,
+            end=end,
             instruction=args.instruction,
             mode=mode,
             language=language_for(args.file, text),
@@ -102,7 +106,12 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
     if spec == BUNDLED:
         print(f"redraft-cli: using {NAME}. {ABOUT}", file=sys.stderr)
 
-    view = _JsonView(out) if args.json else _TerminalView(out)
+    if args.json:
+        view = _JsonView(out)
+    elif args.show_steps or out.isatty():  # on a terminal drafts, summary and text share the screen
+        view = _StepsView(out, sys.stderr if args.show_steps else out)
+    else:
+        view = _PipedView(out)
     with Engine() as engine:
         engine.load(lambda: backend_for(spec, device=args.device)).result()
         # Ctrl+C cancels the edit within one step instead of killing the process mid-write.
@@ -123,34 +132,74 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-class _TerminalView:
-    """Drafts redrawn in place on a terminal, one line per step otherwise."""
+def position(flag: str, value: str, text: str, path: str) -> int:
+    """`value` as an offset in code points: an offset as given, or LINE:COL counted from 1 as editors show them
+    (a column is a code point; CRLF, CR and LF each end a line; COL may be one past the line's last character)."""
+    if re.fullmatch(r"-?[0-9]+", value):
+        return int(value)  # range-checked with the other offset by the caller
+    match = re.fullmatch(r"([0-9]+):([0-9]+)", value)
+    if not match:
+        raise UsageError(f"{flag} {value!r} is neither an offset nor LINE:COL")
+    line, column = int(match[1]), int(match[2])
+    if line < 1 or column < 1:
+        raise UsageError(f"{flag} {value}: lines and columns count from 1")
+    breaks = list(re.finditer(r"\r\n|\r|\n", text))
+    lines = len(breaks) + 1
+    if line > lines:
+        raise UsageError(f"{flag} {value} is outside {path}, which has {lines} line{'s' if lines > 1 else ''}")
+    begin = breaks[line - 2].end() if line > 1 else 0
+    length = (breaks[line - 1].start() if line <= len(breaks) else len(text)) - begin
+    if column > length + 1:
+        raise UsageError(f"{flag} {value} is outside {path}: line {line} has {length} characters")
+    return begin + column - 1
 
-    def __init__(self, out: TextIO) -> None:
+
+class _StepsView:
+    """Each draft on `steps` (redrawn in place on a terminal, one line per step otherwise) and a summary there;
+    the final text on `out`, alone, so `steps` can be stderr while stdout stays the result."""
+
+    def __init__(self, out: TextIO, steps: TextIO) -> None:
         self.out = out
-        self.tty = out.isatty()
+        self.steps = steps
+        self.tty = steps.isatty()
         self._lines = 0
 
     def draft(self, draft: Draft) -> None:
         head = f"[step {draft.step}/{draft.max_steps} {draft.elapsed_s:6.2f}s]"
         if self.tty:
             if self._lines:
-                self.out.write(f"\x1b[{self._lines}F\x1b[J")  # back to the first line of the last draft
+                self.steps.write(f"\x1b[{self._lines}F\x1b[J")  # back to the first line of the last draft
             body = f"{head} {draft.text}"
-            self.out.write(body + "\n")
+            self.steps.write(body + "\n")
             self._lines = body.count("\n") + 1
         else:
-            self.out.write(f"{head} {json.dumps(draft.text, ensure_ascii=False)}\n")
-        self.out.flush()
+            self.steps.write(f"{head} {json.dumps(draft.text, ensure_ascii=False)}\n")
+        self.steps.flush()
 
     def result(self, result: EditResult, document: str) -> None:
         if self.tty and self._lines:
-            self.out.write(f"\x1b[{self._lines}F\x1b[J")
-        self.out.write(
+            self.steps.write(f"\x1b[{self._lines}F\x1b[J")
+        self.steps.write(
             f"-- {result.stop_reason} after {result.steps} steps, {result.tokens} tokens, "
             f"{result.elapsed_s:.2f}s ({result.tokens_per_s:.1f} tok/s, first draft {result.first_draft_s or 0:.2f}s)\n"
         )
-        self.out.write(result.text + ("" if result.text.endswith("\n") else "\n"))
+        self.steps.flush()
+        _PipedView(self.out).result(result, document)
+
+
+class _PipedView:
+    """Piped: the final text only, exactly as the model gave it (a newline is added only on a terminal, where
+    the prompt would otherwise follow it), so a script can splice it back byte for byte."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def draft(self, draft: Draft) -> None:
+        pass
+
+    def result(self, result: EditResult, document: str) -> None:
+        newline = self.out.isatty() and not result.text.endswith("\n")
+        self.out.write(result.text + ("\n" if newline else ""))
         self.out.flush()
 
 

@@ -43,6 +43,7 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     ]
     if (ROOT / "tests" / "bench" / "gui_latency.py").exists():
         runs.insert(2, ("gui_latency", []))
+    runs.insert(3, ("perceived_speed", []))
     return runs
 
 
@@ -144,6 +145,15 @@ def targets(results: dict) -> list[str]:
         rows.append(["GUI: longest stall while rewriting <= 50 ms", f"{r['max_stall_ms']:.0f} ms",
                      mark(r["max_stall_ms"] <= 50)])
         rows.append(["GUI: repaints <= 60 per second", f"{r['repaints_per_s']:.0f}/s", mark(r["repaints_per_s"] <= 60)])
+    ps = results.get("perceived_speed", {})
+    if ps.get("ok"):
+        r = ps["result"]
+        t, cases = r["targets"], r["cases"]
+        paints = ", ".join(f"{name} {c['first_paint_ms']['p50']} ms" for name, c in cases.items())
+        rows.append([f"Bundled model, Enter to first draft painted <= {t['first_paint_ms']} ms (p50)", paints,
+                     mark(r["met"]["first_paint"])])
+        rows.append([f"Bundled model, Enter to a sentence's final text <= {t['sentence_final_ms'] / 1e3:g} s (p50)",
+                     f"{cases['sentence']['final_ms']['p50']} ms", mark(r["met"]["sentence_final"])])
     gpu = results.get("gpu_full_size", {})
     if gpu.get("ok"):
         r = gpu["result"]
@@ -355,6 +365,31 @@ def gui_latency(entry: dict) -> list[str]:
     return out + table(["document", *keys], [[name, *(d.get(k, "") for k in keys)] for name, d in documents.items()])
 
 
+def perceived_speed(entry: dict) -> list[str]:
+    if not entry.get("ok"):
+        return failed("perceived_speed", entry)
+    r = entry["result"]
+    m = r["model"]
+    model = m["name"] if m["id"] == m["name"] else f"{m['name']} = `{m['id']}`"
+    out = [f"`python -m tests.bench.perceived_speed` (the real window, offscreen, {model} through "
+           f"{m['backend']} on {m['device']}, loaded in {m['load_s']} s): select, Ctrl+J, \"{r['instruction']}\", "
+           f"Enter; {r['repeats']} runs per case after one warm-up run (the first after loading, shown apart), "
+           "nearest-rank percentiles, in ms.", ""]
+    rows = []
+    for name, c in r["cases"].items():
+        p, f, w = c["first_paint_ms"], c["final_ms"], c["warmup"]
+        rows.append([name, c["chars"], f"{p['p50']} / {p['p90']}", f"{f['p50']} / {f['p90']}",
+                     f"{w['first_paint_ms']} / {w['final_ms']}", c["runs_without_draft"],
+                     ", ".join(f"{k} {v}" for k, v in c["stop_reasons"].items())])
+    out += table(["case", "chars", "first paint p50 / p90", "final p50 / p90", "warm-up first paint / final",
+                  "runs without a draft", "stop reasons"], rows)
+    def inline(text: str | None) -> str:  # model output may hold newlines, backticks or pipes
+        return "`" + " ".join(str(text).split()).replace("`", "'") + "`"
+
+    return out + [f"Example ({name}): {inline(c['example']['original'])} became {inline(c['example']['final'])}."
+                  for name, c in r["cases"].items()] + [""]
+
+
 def write(results: dict, info: dict) -> None:
     lines = [
         "# Benchmarks",
@@ -406,6 +441,8 @@ def write(results: dict, info: dict) -> None:
     ]
     if "gui_latency" in results:
         lines += ["## GUI latency during a rewrite", "", *gui_latency(results["gui_latency"])]
+    if "perceived_speed" in results:
+        lines += ["## Perceived speed with the bundled model", "", *perceived_speed(results["perceived_speed"])]
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines).rstrip() + "\n")
 

@@ -94,3 +94,30 @@ def test_report_formats_what_the_benchmarks_returned():
     assert "| 32 |" in text
     assert "Not measured: `x` failed: `boom`" in "\n".join(report.failed("x", {"error": "boom"}))
     json.dumps(result)  # what report writes to bench-results.json
+
+
+def test_perceived_speed_runs_the_gui_path_with_the_bundled_model_and_reports_it():
+    """One run per case through the real window and the bundled model: counts and structure, never times."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.perceived_speed", "--json", "--repeats", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    from engine.models.bundled import NAME
+
+    assert result["benchmark"] == "perceived_speed" and result["model"]["name"] == NAME
+    assert set(result["cases"]) == {"sentence", "paragraph"}
+    for case in result["cases"].values():
+        assert case["runs"] == case["finished"] == case["restored"] == 1  # each run ended; Esc put the original back
+        assert len(case["final_ms"]["values"]) == 1
+        # A first paint is measured exactly for the runs that showed a draft.
+        assert len(case["first_paint_ms"]["values"]) == case["runs"] - case["runs_without_draft"]
+        assert case["warmup"]["finished"] and case["warmup"]["restored"]
+    assert set(result["met"]) == {"first_paint", "sentence_final"}
+    assert all(v in (True, False, None) for v in result["met"].values())
+    entry = {"ok": True, "result": result}
+    section = "\n".join(report.perceived_speed(entry))
+    assert "| sentence |" in section and "| paragraph |" in section
+    assert "Enter to first draft painted" in "\n".join(report.targets({"perceived_speed": entry}))
+    assert "perceived_speed" in dict(report.benchmarks())

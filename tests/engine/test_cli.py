@@ -50,14 +50,75 @@ def test_json_streams_one_draft_per_step_then_the_result(tmp_path, capsys):
     assert path.read_text(encoding="utf-8") == text  # not --in-place: untouched
 
 
-def test_plain_output_is_one_line_per_step_when_piped(tmp_path, capsys):
+def spliced(path, text, start, end):
+    """What the model put between text[:start] and text[end:] in the file written --in-place."""
+    written = path.open(encoding="utf-8", newline="").read()
+    assert written.startswith(text[:start]) and written.endswith(text[end:])
+    return written[start:len(written) - len(text) + end]
+
+
+def test_piped_output_is_the_final_text_only(tmp_path, capsys):
     path = tmp_path / "a.txt"
-    path.write_text("alpha beta gamma\n", encoding="utf-8")
-    code, out, _ = run(capsys, "rewrite", path, "--start", 6, "--end", 10, "--steps", 3, "--seed", 2)
-    assert code == 0
-    lines = out.splitlines()
+    path.write_text(text := "alpha beta gamma\n", encoding="utf-8")
+    code, out, err = run(capsys, "rewrite", path, "--start", 6, "--end", 10, "--steps", 3, "--seed", 2, "--in-place")
+    assert (code, err) == (0, "")
+    assert out == spliced(path, text, 6, 10)  # exactly the new span: no drafts, no summary, nothing added
+
+
+def test_show_steps_puts_the_drafts_on_stderr_and_keeps_stdout_the_result(tmp_path, capsys):
+    path = tmp_path / "a.txt"
+    path.write_text(text := "alpha beta gamma\n", encoding="utf-8")
+    code, out, err = run(capsys, "rewrite", path, "--start", 6, "--end", 10, "--steps", 3, "--seed", 2,
+                         "--in-place", "--show-steps")
+    assert code == 0, err
+    assert out == spliced(path, text, 6, 10)
+    lines = err.splitlines()
     assert [line.split()[:2] for line in lines[:3]] == [["[step", "1/3"], ["[step", "2/3"], ["[step", "3/3"]]
-    assert lines[3].startswith("-- length after 3 steps")
+    assert lines[3].startswith("-- length after 3 steps") and len(lines) == 4
+
+
+def test_piped_through_a_real_pipe_prints_only_the_text(tmp_path, checkpoint):
+    path = tmp_path / "a.txt"
+    path.write_text(text := "alpha beta gamma\n", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "engine.cli", "rewrite", str(path), "--start", "1:7", "--end", "1:11", "--steps", "2",
+         "--in-place"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        env={**os.environ, MODEL_ENV: str(checkpoint), "PYTHONPATH": str(ROOT)},
+    )
+    assert (done.returncode, done.stderr) == (0, "")
+    # newline="" on both sides: the random model's text may hold a lone "\r".
+    assert done.stdout.encode() == spliced(path, text, 6, 10).encode()
+
+
+# -- LINE:COL: 1-based lines and columns (code points), as editors show them ------------------------------------
+
+LINE_COL = "first\r\nsecond 🦊 line\r\nthird\nlast"
+POSITIONS = [
+    ("2:1", "2:9", 7, 15),  # the fox is one column; CRLF ends line 1
+    ("1:3", "1:6", 2, 5),  # the end of a line: one past its last character
+    ("3:1", "4:5", 22, 32),  # across a LF break to the end of the file
+    ("2:8", "20", 14, 20),  # LINE:COL and an offset mix
+]
+
+
+@pytest.mark.parametrize("start, end, start_offset, end_offset", POSITIONS)
+def test_line_col_selects_the_same_span_as_offsets(tmp_path, capsys, start, end, start_offset, end_offset):
+    path = tmp_path / "lines.txt"
+    path.write_bytes(LINE_COL.encode("utf-8"))
+    code, out, err = run(capsys, "rewrite", path, "--start", start, "--end", end, "--steps", 1, "--in-place", "--json")
+    assert code == 0, err
+    result = json_lines(out)[-1]
+    assert result["document"] == LINE_COL[:start_offset] + result["text"] + LINE_COL[end_offset:]
+    assert spliced(path, LINE_COL, start_offset, end_offset) == result["text"]
+
+
+def test_line_col_on_the_empty_last_line(tmp_path, capsys):
+    path = tmp_path / "a.txt"
+    path.write_text("alpha\n", encoding="utf-8")
+    code, out, err = run(capsys, "rewrite", path, "--start", "2:1", "--end", "2:1", "--steps", 1, "--json")
+    assert code == 0, err
+    assert json_lines(out)[-1]["document"].startswith("alpha\n")  # a fill after the last line break
 
 
 def test_terminal_redraws_the_span_in_place(tmp_path):
@@ -150,6 +211,15 @@ BAD = [
      "redraft-cli: the selection is 11 tokens, over the context budget of 4 tokens; select less or raise the budget"),
     (["--start", 0, "--end", 3, "--model", "/nonexistent/model"], "redraft-cli: model not found: /nonexistent/model does not exist"),
     (["--start", 0, "--end", 3, "--steps", 0], "redraft-cli: --steps must be a positive number"),
+    (["--start", "1:3", "--end", "1:13"], "redraft-cli: --end 1:13 is outside {name}: line 1 has 11 characters"),
+    (["--start", "2:1", "--end", "2:1"], "redraft-cli: --start 2:1 is outside {name}, which has 1 line"),
+    (["--start", "0:1", "--end", "1:3"], "redraft-cli: --start 0:1: lines and columns count from 1"),
+    (["--start", "1:0", "--end", "1:3"], "redraft-cli: --start 1:0: lines and columns count from 1"),
+    (["--start", "abc", "--end", "3"], "redraft-cli: --start 'abc' is neither an offset nor LINE:COL"),
+    (["--start", "1", "--end", "1:2:3"], "redraft-cli: --end '1:2:3' is neither an offset nor LINE:COL"),
+    (["--start", "1", "--end", "٣"], "redraft-cli: --end '٣' is neither an offset nor LINE:COL"),
+    (["--start", "1:8", "--end", "3"], "redraft-cli: --start 1:8 is after --end 3"),
+    (["--start", "", "--end", "3"], "redraft-cli: --start '' is neither an offset nor LINE:COL"),
 ]
 
 
