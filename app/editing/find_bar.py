@@ -14,7 +14,7 @@ action, so find never sees, selects or replaces model text. Edits the document g
 rewrite is shown are not searched: the bar waits until the rewrite is gone.
 
 Large documents: typing is debounced by a frame; the count runs a slice at a time (app/editing/find_search.py)
-between events; only matches within a screen of the view are highlighted, and again after each scroll.
+between events; only matches in and near the view are highlighted, again after each scroll.
 
 Colours come from the editor's palette: matches get Highlight mixed 30% into Base, the current one 60%; the
 text keeps its own colour (Text on both reads at well over 4.5:1 in the light and the dark palette).
@@ -43,7 +43,7 @@ from app.editing.editor import Editor
 from app.editing.find_search import Matches, Query, Utf16, first_match
 
 DEBOUNCE_MS = 16  # one frame: a burst of keystrokes searches once
-MAX_HIGHLIGHTS = 2000  # near the view; a screen of one-letter matches stays well below
+MAX_HIGHLIGHTS = 1000  # in and near the view; a screen of one-letter matches stays below
 
 
 def mix(color: QColor, into: QColor, amount: float) -> QColor:
@@ -113,7 +113,10 @@ class FindBar(QFrame):
         for field in (self.query, self.replacement):
             field.installEventFilter(self)
         editor.document().contentsChange.connect(self._on_contents_change)
-        editor.verticalScrollBar().valueChanged.connect(self._highlight)
+        # After a scroll, not inside it: Qt scrolls from within setTextCursor, and setting extra selections
+        # there (with the layout half updated) crashed. Also one highlight for a burst of scroll steps.
+        self._rehighlight = QTimer(self, singleShot=True, interval=0, timeout=self._highlight)
+        editor.verticalScrollBar().valueChanged.connect(self._rehighlight.start)
         self._viewport = editor.viewport()  # kept: asking the editor for it fails while the tab is destroyed
         self._viewport.installEventFilter(self)
         self.hide()
@@ -143,6 +146,7 @@ class FindBar(QFrame):
     def close(self) -> bool:  # the bar only hides: the query stays for F3
         self._debounce.stop()
         self._scanner.stop()
+        self._rehighlight.stop()
         self.hide()
         self.editor.set_overlay([], "find")
         self.editor.setFocus()
@@ -283,8 +287,7 @@ class FindBar(QFrame):
                 cursor = self.editor.textCursor()
                 cursor.setPosition(self._origin)
                 self.editor.setTextCursor(cursor)
-        self._scanner.start()
-        self._scan()
+        self._scanner.start()  # the count goes on between events, from the next one
         self._highlight()
 
     def _scan(self) -> None:
@@ -357,8 +360,8 @@ class FindBar(QFrame):
 
     # -- highlighting ------------------------------------------------------------------------------------
 
-    def _highlight(self, _value: int = 0) -> None:
-        """Highlight the matches within a screen above and below the view (it follows scrolling)."""
+    def _highlight(self) -> None:
+        """Highlight the matches in view and a little around it; it follows scrolling and resizing."""
         matches = self._matches
         if matches is None or not self.isVisible():
             return
@@ -366,12 +369,14 @@ class FindBar(QFrame):
         viewport = self.editor.viewport()
         top = self.editor.cursorForPosition(QPoint(0, 0)).position()
         bottom = self.editor.cursorForPosition(QPoint(viewport.width(), viewport.height())).position()
-        screen = bottom - top
-        lo, hi = offsets.index(max(0, top - screen)), offsets.index(bottom + screen)
+        margin = (bottom - top) // 4
+        lo, hi = offsets.index(max(0, top - margin)), offsets.index(bottom + margin)
         palette = self.editor.palette()
         base, highlight = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
+        colors = {False: mix(highlight, base, 0.3), True: mix(highlight, base, 0.6)}  # the current one: stronger
         cursor = self.editor.textCursor()
         current = (cursor.selectionStart(), cursor.selectionEnd())
+        document = self.editor.document()
         selections = []
         for match in matches.pattern.finditer(text, lo):
             start, end = match.span()
@@ -380,11 +385,10 @@ class FindBar(QFrame):
             if end == start:
                 continue
             sel = QTextEdit.ExtraSelection()
-            sel.cursor = QTextCursor(self.editor.document())
+            sel.cursor = QTextCursor(document)
             sel.cursor.setPosition(offsets.position(start))
             sel.cursor.setPosition(offsets.position(end), QTextCursor.MoveMode.KeepAnchor)
-            is_current = (sel.cursor.selectionStart(), sel.cursor.selectionEnd()) == current
-            sel.format.setBackground(mix(highlight, base, 0.6 if is_current else 0.3))
+            sel.format.setBackground(colors[(sel.cursor.selectionStart(), sel.cursor.selectionEnd()) == current])
             selections.append(sel)
         self.editor.set_overlay(selections, "find")
 
@@ -393,7 +397,7 @@ class FindBar(QFrame):
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
         if obj is self._viewport:
             if event.type() == QEvent.Type.Resize:
-                self._highlight()
+                self._rehighlight.start()
             return False
         kind = event.type()
         if kind not in (QEvent.Type.KeyPress, QEvent.Type.ShortcutOverride):

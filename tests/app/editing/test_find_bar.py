@@ -251,6 +251,7 @@ def test_a_large_document_is_counted_whole_and_highlighted_near_the_view(qtbot, 
     assert 0 < len(shown) < expected // 10  # only near the view
     first_shown = shown[0].cursor.selectionStart()
     editor.verticalScrollBar().setValue(editor.verticalScrollBar().maximum() // 2)
+    qtbot.waitUntil(lambda: editor.overlay("find")[0].cursor.selectionStart() > first_shown)
     moved = editor.overlay("find")
     top = editor.cursorForPosition(editor.viewport().rect().topLeft()).position()
     assert moved[0].cursor.selectionStart() > first_shown  # the highlights followed the view
