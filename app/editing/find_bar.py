@@ -116,7 +116,7 @@ class FindBar(QFrame):
         # After a scroll, not inside it: Qt scrolls from within setTextCursor, and setting extra selections
         # there (with the layout half updated) crashed. Also one highlight for a burst of scroll steps.
         self._rehighlight = QTimer(self, singleShot=True, interval=0, timeout=self._highlight)
-        editor.verticalScrollBar().valueChanged.connect(self._rehighlight.start)
+        editor.verticalScrollBar().valueChanged.connect(lambda _value: self._rehighlight.start())  # not start(value)
         self._viewport = editor.viewport()  # kept: asking the editor for it fails while the tab is destroyed
         self._viewport.installEventFilter(self)
         self.hide()
