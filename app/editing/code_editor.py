@@ -1,9 +1,9 @@
 """The plain-text editing widget every tab uses: line numbers, the current line highlighted, overlays.
 
-Extra selections are one list per widget, so two owners (the current-line band here, the rewrite's draft
-highlights in app/editing/editor.py) would overwrite each other. Subclasses therefore never call
-`setExtraSelections`: they hand their ranges to `set_overlay`, and the widget shows the current line first
-and the overlay above it.
+Extra selections are one list per widget, so several owners (the current-line band here, the rewrite's draft
+highlights in app/editing/editor.py, the find bar's matches) would overwrite each other. Owners therefore never
+call `setExtraSelections`: each hands its ranges to `set_overlay` under its own layer, and the widget shows the
+current line first, then the find matches, then the rewrite's highlights on top.
 
 Line numbers follow Qt's "Code Editor" example: a child widget in the left viewport margin that paints only
 the visible blocks, so a file of any length costs the same per repaint.
@@ -38,7 +38,7 @@ class CodeEditor(QPlainTextEdit):
         super().__init__(parent)
         self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
-        self._overlay: list[QTextEdit.ExtraSelection] = []
+        self._overlays: dict[str, list[QTextEdit.ExtraSelection]] = {"find": [], "rewrite": []}  # drawn in this order
         self._margin = -1
         self.line_numbers = _LineNumbers(self)
         self.blockCountChanged.connect(self._update_margin)
@@ -49,13 +49,13 @@ class CodeEditor(QPlainTextEdit):
 
     # -- overlay -----------------------------------------------------------------------------------------
 
-    def set_overlay(self, selections: list[QTextEdit.ExtraSelection]) -> None:
-        """Show `selections` above the current-line band (replacing the previous overlay)."""
-        self._overlay = list(selections)
+    def set_overlay(self, selections: list[QTextEdit.ExtraSelection], layer: str = "rewrite") -> None:
+        """Show `selections` above the current-line band (replacing the previous ones of `layer`)."""
+        self._overlays[layer] = list(selections)
         self._show_selections()
 
-    def overlay(self) -> list[QTextEdit.ExtraSelection]:
-        return list(self._overlay)
+    def overlay(self, layer: str = "rewrite") -> list[QTextEdit.ExtraSelection]:
+        return list(self._overlays[layer])
 
     def current_line_color(self) -> QColor:
         base = self.palette().color(QPalette.ColorRole.Base)
@@ -67,7 +67,7 @@ class CodeEditor(QPlainTextEdit):
         line.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
         line.cursor = self.textCursor()
         line.cursor.clearSelection()
-        self.setExtraSelections([line, *self._overlay])
+        self.setExtraSelections([line, *(sel for layer in self._overlays.values() for sel in layer)])
 
     # -- text --------------------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitter, QVBoxLayout, QWidget
 
 from app.editing.editor import Editor
+from app.editing.find_bar import FindBar
 from app.rewrite.bridge import EngineBridge
 from app.editing.highlighter import PygmentsHighlighter, is_dark, lexer_for
 from app.editing.markdown_preview import MarkdownPreview, is_markdown
@@ -88,6 +89,8 @@ class DocumentTab(QWidget):
         layout.setSpacing(0)
         layout.addWidget(self.notice)
         layout.addWidget(self.splitter, 1)
+        self.find_bar = FindBar(self.editor)  # hidden until Ctrl+F / Ctrl+H
+        layout.addWidget(self.find_bar)
         self.highlighter: PygmentsHighlighter | None = None
         self._too_big_to_highlight = False
         self._accepted = _NOTHING
@@ -98,6 +101,7 @@ class DocumentTab(QWidget):
         self.notice.save_button.clicked.connect(lambda: self.save(overwrite=True))
         self.editor.document().modificationChanged.connect(lambda _: self.titleChanged.emit(self.title()))
         self.editor.textChanged.connect(self._on_text_changed)
+        self.find_bar.message.connect(self.message)
         self._file_changed()
         if buffer.mixed_newlines:
             self.notice.show_message(buffer.mixed_newline_notice())
