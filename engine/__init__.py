@@ -9,11 +9,16 @@ from engine.engine import Engine, Job
 from engine.models.bundled import ABOUT as BUNDLED_ABOUT
 from engine.models.bundled import BUNDLED
 from engine.models.bundled import NAME as BUNDLED_NAME
+from engine.models.bundled import summary as bundled_summary
 from engine.models.catalog import GB, CatalogEntry
 from engine.models.choice import MODEL_ENV, chosen_model
 from engine.models.discovery import FoundModel, Survey, survey
 from engine.models.download import DownloadCancelled, DownloadProgress, download
+from engine.models.recommend import recommend, why_not_downloadable
 from engine.models.room import must_unload_first
+from engine.models.speed import Estimate, Throughput
+from engine.models.speed import estimate as estimate_speed
+from engine.models.speed import measured as measured_throughput
 from engine.offsets import index_to_utf16, utf16_to_index
 from engine.prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
 from engine.self_check import CheckResult, run_checks, write_tiny_llama_gguf
@@ -37,8 +42,9 @@ from engine.types import (
 __all__ = [
     "BUNDLED", "BUNDLED_ABOUT", "BUNDLED_NAME", "DEFAULT_CONTEXT_BUDGET", "GB", "MODEL_ENV", "MODES", "PLACEHOLDER",
     "REMOTE_MODEL_ENV", "Backend", "Cancelled", "CatalogEntry", "CheckResult", "DocumentError", "DownloadCancelled",
-    "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "FoundModel", "Job",
-    "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "StopReason", "Survey",
-    "backend_for", "build_context", "chosen_model", "download", "index_to_utf16", "must_unload_first", "one_line", "read_text_file",
+    "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "Estimate", "FoundModel", "Job",
+    "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "StopReason", "Survey", "Throughput",
+    "backend_for", "build_context", "bundled_summary", "chosen_model", "download", "estimate_speed", "measured_throughput",
+    "recommend", "why_not_downloadable", "index_to_utf16", "must_unload_first", "one_line", "read_text_file",
     "run_checks", "survey", "utf16_to_index", "write_text_file_atomic",
 ]

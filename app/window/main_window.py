@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from app.event_loop import gui_loop
 from app.window.document_tab import DocumentTab
+from app.window.first_start_notice import show_first_start_notice
 from app.editing.editor import Editor
 from app.rewrite.bridge import EngineBridge
 from app.storage.journal import Journal, JournalEntry, JournalKeeper, kept_message
@@ -37,7 +38,7 @@ from app.storage.settings import Settings, apply_theme
 from app.window.settings_dialog import SettingsDialog
 from app.storage.text_buffer import TextBuffer
 from app.window.unsaved import ask_to_restore, ask_to_save, buffer_for
-from engine import BUNDLED, BUNDLED_ABOUT, BUNDLED_NAME, DocumentError, EngineError, ModelInfo, chosen_model, must_unload_first
+from engine import BUNDLED, BUNDLED_NAME, DocumentError, EngineError, ModelInfo, bundled_summary, chosen_model, must_unload_first
 
 
 class MainWindow(QMainWindow):
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.journal_label)
         self.journal_label.hide()
         self.keeper.problemChanged.connect(self._on_journal_problem)
+        self.first_start_notice = show_first_start_notice(self)  # names the bundled model until closed once
         self.load_model(chosen_model(self.preferences.model or None), self.preferences.device or None)
 
     @property
@@ -181,7 +183,8 @@ class MainWindow(QMainWindow):
         bundled = self.bridge.model_spec == BUNDLED
         self.model_label.setText(f"Model: {BUNDLED_NAME if bundled else info.id}")
         details = f"{info.id}\n{info.family} · {info.backend} · {info.device} · {info.dtype}"
-        self.model_label.setToolTip(f"{BUNDLED_ABOUT}\n\n{details}" if bundled else details)
+        about = f"{bundled_summary()}\nClick to choose a model."
+        self.model_label.setToolTip(f"{about}\n\n{details}" if bundled else details)
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Stop every run, the model manager's work and the engine, waiting at most `timeout` seconds each;

@@ -5,6 +5,11 @@ worker thread (`asyncio.to_thread`) — the scan (`engine.survey`: file headers,
 downloads (`engine.download`, with a cancel event; progress is handed to the loop with
 `call_soon_threadsafe`) — so the window never waits on a disk or the network. The dialog only talks to engine objects; the Hub is reached in engine/.
 
+The catalog tab shows, per model, the fit verdict, an estimate of a 64-token rewrite on this machine (from
+`engine.measured_throughput`, a probe of this CPU measured once and cached), a "Recommended" mark on the best
+model that fits and is fast enough (`engine.recommend`), and, where Download cannot help, why — in the row
+and as the disabled button's tooltip.
+
 Where the choices live (QSettings): the active model is the window's model preference (`modelChosen` hands it
 over; the window stores and loads it), the user's extra model folders under `models/folders`, the download folder under
 `models/dir` (empty: the platform default; `REDRAFT_MODELS_DIR` overrides both).
@@ -16,6 +21,7 @@ import asyncio
 import threading
 
 from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QDialog,
@@ -33,10 +39,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from engine import GB, CatalogEntry, DownloadCancelled, DownloadProgress, FoundModel, Survey, download, one_line, survey
+from engine import (
+    GB,
+    CatalogEntry,
+    DownloadCancelled,
+    DownloadProgress,
+    Estimate,
+    FoundModel,
+    Survey,
+    Throughput,
+    download,
+    estimate_speed,
+    measured_throughput,
+    one_line,
+    recommend,
+    survey,
+    why_not_downloadable,
+)
 
 FOLDERS_KEY = "models/folders"
 DIR_KEY = "models/dir"
+RECOMMENDED = "★ Recommended"
 
 
 class ModelManager(QDialog):
@@ -50,6 +73,8 @@ class ModelManager(QDialog):
         downloadProgress(DownloadProgress): a download's progress (shown in the progress bar too).
     """
 
+    speed_cache: str | None = None
+
     modelChosen = Signal(str)
     scanned = Signal(object)
     downloadFinished = Signal(str)
@@ -61,6 +86,10 @@ class ModelManager(QDialog):
         self.resize(860, 480)
         self.settings = settings
         self.survey: Survey | None = None
+        self.throughput: Throughput | None = None
+        self.estimates: dict[str, Estimate] = {}
+        self.recommended: CatalogEntry | None = None
+        self.blocked: dict[str, str] = {}
         self._scanning = False
         self._rescan = False
         self._cancel: threading.Event | None = None
@@ -70,7 +99,9 @@ class ModelManager(QDialog):
         self.hardware_label.setWordWrap(True)
         self.found_table = _table(["Model", "Source", "Size", "Status", "Path"])
         self.use_button = QPushButton("Use this model")
-        self.catalog_table = _table(["Model", "Status", "Size", "Needs", "Fits this machine?"])
+        self.catalog_table = _table(["Model", "Status", "Size", "Needs", "Speed here", "Fits this machine?"])
+        self.recommend_label = QLabel("")
+        self.recommend_label.setWordWrap(True)
         self.download_button = QPushButton("Download")
         self.cancel_button = QPushButton("Cancel download")
         self.token_edit = QLineEdit()
@@ -85,9 +116,9 @@ class ModelManager(QDialog):
 
         tabs = QTabWidget()
         tabs.addTab(self._page(self.found_table, self.use_button), "On disk")
-        tabs.addTab(
-            self._page(self.catalog_table, self.token_edit, self.download_button, self.cancel_button), "Catalog"
-        )
+        catalog_page = self._page(self.catalog_table, self.token_edit, self.download_button, self.cancel_button)
+        catalog_page.layout().insertWidget(0, self.recommend_label)
+        tabs.addTab(catalog_page, "Catalog")
         add_folder, add_file, remove, change_dir = (
             QPushButton(t) for t in ("Add folder…", "Add .gguf file…", "Remove", "Change download folder…")
         )
@@ -157,7 +188,9 @@ class ModelManager(QDialog):
     async def _scan(self) -> None:
         result = None
         try:
-            result = await asyncio.to_thread(survey, self.folders(), self.models_dir_setting())
+            result, self.throughput = await asyncio.to_thread(
+                _survey_and_speed, self.folders(), self.models_dir_setting(), self.speed_cache
+            )
         except Exception as exc:  # noqa: BLE001 - any failure becomes a message, never a crash
             self.message.setText(f"Scan failed: {one_line(exc)}")
         else:
@@ -180,18 +213,57 @@ class ModelManager(QDialog):
         for m in s.found:
             status = m.problem or s.fit_of(m).message
             _add_row(self.found_table, [_found_name(m, s), m.source, f"{m.size_bytes / GB:.2f} GB", status, m.path], m)
+        self._judge(s)
         self.catalog_table.setRowCount(0)
         for e in s.catalog:
             fit = s.fits[e.id]
             size = f"{e.size_gb:g} GB" if e.size_gb else "?"
             if "size_gb" in e.unverified:
                 size += " (estimate)"
-            status = "on disk" if e.id in s.on_disk else ("can download" if e.downloadable else "repository not known yet")
-            row = _add_row(self.catalog_table, [e.name, status, size, f"{fit.need_gb:.1f} GB ({fit.dtype})", fit.message], e)
-            self.catalog_table.item(row, 0).setToolTip(f"{e.good_for}\nLicense: {e.license}")
+            reason = self.blocked.get(e.id)
+            # The row says the reason in short ("needs a GPU"); its tooltip and the button's say it in full.
+            status = "on disk" if e.id in s.on_disk else ("can download" if reason is None else f"cannot download: {reason.split(':')[0]}")
+            speed = self.estimates[e.id].text if e.id in self.estimates else "—"
+            name = f"{e.name}  {RECOMMENDED}" if e is self.recommended else e.name
+            cells = [name, status, size, f"{fit.need_gb:.1f} GB ({fit.dtype})", speed, fit.message]
+            row = _add_row(self.catalog_table, cells, e)
+            if reason is not None:
+                self.catalog_table.item(row, 1).setToolTip(f"Cannot download: {reason}")
+            checked = "" if e.confirmed else f"\nNot confirmed: {e.unverified_why}"
+            source = f"\nSource: {e.source}" if e.source else ""
+            self.catalog_table.item(row, 0).setToolTip(f"{e.good_for}\nLicense: {e.license}{source}{checked}")
+            if e is self.recommended:
+                bold = QFont(self.catalog_table.font())
+                bold.setBold(True)
+                self.catalog_table.item(row, 0).setFont(bold)
+        if self.recommended is not None:
+            self.recommend_label.setText(
+                f"{RECOMMENDED} for this machine: {self.recommended.name} — the best model that fits here and "
+                f"takes {self.estimates[self.recommended.id].text.removeprefix('about ')}."
+                if self.recommended.id in self.estimates and self.estimates[self.recommended.id].seconds is not None
+                else f"{RECOMMENDED} for this machine: {self.recommended.name} — the best model that fits here."
+            )
+        else:
+            self.recommend_label.setText("No catalog model both fits this machine and edits in a few seconds.")
         for table in (self.found_table, self.catalog_table):
             table.resizeColumnsToContents()
         self._update_buttons()
+
+    def _judge(self, s: Survey) -> None:
+        """Speed estimates (where the model fits), the recommendation, and why Download cannot help a row."""
+        self.estimates = {}
+        if self.throughput is not None:
+            self.estimates = {
+                e.id: estimate_speed(e, s.fits[e.id].dtype, s.fits[e.id].where, self.throughput)
+                for e in s.catalog
+                if s.fits[e.id].verdict != "no" and e.unavailable is None
+            }
+        self.recommended = recommend(s.catalog, s.fits, self.estimates)
+        self.blocked = {}
+        for e in s.catalog:
+            reason = why_not_downloadable(e, s.fits[e.id], s.hardware)
+            if reason is not None:
+                self.blocked[e.id] = reason
 
     # -- choosing -------------------------------------------------------------------------------------------
 
@@ -228,6 +300,9 @@ class ModelManager(QDialog):
             return
         if self.survey is None:
             self.message.setText("Wait for the scan to finish")
+            return
+        if entry.id in self.blocked:
+            self.message.setText(f"Cannot download {entry.name}: {self.blocked[entry.id]}")
             return
         cancel = self._cancel = threading.Event()
         token = self.token_edit.text().strip() or None
@@ -316,9 +391,14 @@ class ModelManager(QDialog):
         found = self.selected_found()
         self.use_button.setEnabled(found is not None and not found.problem)
         entry = self.selected_entry()
+        reason = self.blocked.get(entry.id) if entry is not None else None
         self.download_button.setEnabled(
-            entry is not None and entry.downloadable and not self.downloading and self.survey is not None
+            entry is not None and reason is None and not self.downloading and self.survey is not None
         )
+        if entry is None:
+            self.download_button.setToolTip("Choose a model in the list")
+        else:
+            self.download_button.setToolTip(f"Cannot download {entry.name}: {reason}" if reason else f"Download {entry.name}")
         self.cancel_button.setEnabled(self.downloading)
 
     def _spawn(self, coroutine) -> None:
@@ -342,6 +422,16 @@ class ModelManager(QDialog):
             row.addWidget(widget)
         layout.addLayout(row)
         return page
+
+
+def _survey_and_speed(folders, models_dir_setting, speed_cache) -> tuple[Survey, Throughput | None]:
+    """On a worker thread: the scan, and this machine's throughput (cached after its first probe). A probe that
+    fails leaves the rows without estimates rather than failing the scan."""
+    result = survey(folders, models_dir_setting)
+    try:
+        return result, measured_throughput(speed_cache)
+    except Exception:  # noqa: BLE001 - no estimate is better than no model list
+        return result, None
 
 
 def _found_name(m: FoundModel, s: Survey) -> str:

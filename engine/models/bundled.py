@@ -81,3 +81,27 @@ def _sha256(path: Path) -> str:
         while chunk := f.read(1 << 22):
             digest.update(chunk)
     return base64.urlsafe_b64encode(digest.digest()).rstrip(b"=").decode()
+
+
+# -- what the app tells a new user about it (the first-start notice and the model button's tooltip) ---------------
+
+# Held-out pass rates from `python -m tests.bench.quality --half both` on this model (docs/BENCHMARKS.md), as
+# fractions: corrections 3 of 8, fills 4 of 6, shortening 0 of 3. The one place the app takes them from, so
+# it never contradicts the README.
+MEASURED: dict[str, float | None] = {"corrections": 3 / 8, "fills": 4 / 6, "shortening": 0 / 3}
+MEASURED_ON = "2026-12-01, held-out half"
+GOOD_AT = "filling in a line of code and fixing simple grammar"
+BAD_AT = "spelling, shortening, changing the tone, and anything longer than a sentence or two"
+
+
+def summary() -> str:
+    """Two or three sentences: what the bundled model is, what it does well and badly, and how it measured."""
+    rates = ", ".join(
+        f"{kind} {value:.0%}" if value is not None else f"{kind} not measured yet" for kind, value in MEASURED.items()
+    )
+    when = f" ({MEASURED_ON})" if MEASURED_ON else ""
+    return (
+        f"You are using {NAME}, a small model that comes with Redraft and runs on any machine. "
+        f"It does well at {GOOD_AT}; it does badly at {BAD_AT}. "
+        f"Edits it passes in the quality benchmark{when}: {rates}."
+    )

@@ -3,8 +3,13 @@
 Why data and not code: adding a model or fixing a size is an edit to one JSON file, and the same file feeds
 the CLI, the model manager and the fit check. Validation is strict so a typo fails loudly at load rather than
 as a strange download later; in particular a file pattern may not climb out of the model's folder (`..`,
-absolute paths). Fields the catalog has not checked against the Hub are listed in an entry's `unverified`;
-`repo` is null where the repository is not known yet (such entries can be found on disk, not downloaded).
+absolute paths). Every entry with a repository cites the public page its repository, file names and sizes
+come from (`source`); fields that page did not show are listed in `unverified`, and `unverified_why` says
+where the value came from instead. `repo` is null only for the bundled model (found on disk, never
+downloaded); `unavailable` says why an entry cannot run here even once downloaded (its runtime lacks the
+architecture), so nobody downloads 17 GB that will not load. `active_params_b` (parameters read per token)
+and `quality` (a rough rank, higher is better, from the models' published sizes and results, not measured
+here) feed the speed estimate and the recommendation.
 """
 
 from __future__ import annotations
@@ -49,11 +54,23 @@ class CatalogEntry:
     license: str
     good_for: str
     cpu_ok: bool = False  # small enough that CPU speed is fine
+    # Required in the catalog file; defaults only for entries built in code (tests): no estimate, lowest rank.
+    active_params_b: float | None = None  # billions of parameters each token reads (an MoE: its active experts)
+    quality: int = 0  # rough rank, higher is better; ties are broken by speed
+    steps: int | None = None  # denoising steps per canvas (diffusion models)
+    source: str | None = None  # the public page the repository, files and sizes were taken from
+    unavailable: str | None = None  # why it cannot run here even when downloaded
     unverified: tuple[str, ...] = field(default_factory=tuple)
+    unverified_why: str = ""
 
     @property
     def downloadable(self) -> bool:
         return self.repo is not None
+
+    @property
+    def confirmed(self) -> bool:
+        """Every field was read off the cited page."""
+        return not self.unverified
 
     def wants(self, filename: str) -> bool:
         """Whether a file of the repository belongs to this entry."""
@@ -74,7 +91,13 @@ class CatalogEntry:
             "canvas_length": self.canvas_length,
             "license": self.license,
             "good_for": self.good_for,
+            "active_params_b": self.active_params_b,
+            "quality": self.quality,
+            "steps": self.steps,
+            "source": self.source,
+            "unavailable": self.unavailable,
             "unverified": list(self.unverified),
+            "unverified_why": self.unverified_why,
         }
 
 
@@ -119,6 +142,8 @@ _REQUIRED = {
     "memory_gb": dict,
     "license": str,
     "good_for": str,
+    "active_params_b": (int, float),
+    "quality": int,
 }
 
 
@@ -127,8 +152,9 @@ def _entry(raw: object, index: int) -> CatalogEntry:
         raise CatalogError(f"catalog entry {index} is not an object")
     where = f"catalog entry {raw.get('id', index)!r}"
     for key, kind in _REQUIRED.items():
-        if not isinstance(raw.get(key), kind) or not raw[key]:
-            raise CatalogError(f"{where}: '{key}' must be a non-empty {kind.__name__}")
+        if not isinstance(raw.get(key), kind) or not raw[key] or isinstance(raw[key], bool):
+            what = "number" if isinstance(kind, tuple) else kind.__name__
+            raise CatalogError(f"{where}: '{key}' must be a non-empty {what}")
     if raw["backend"] not in BACKENDS:
         raise CatalogError(f"{where}: backend {raw['backend']!r} is not one of {', '.join(BACKENDS)}")
     if raw["format"] not in FORMATS:
@@ -152,10 +178,24 @@ def _entry(raw: object, index: int) -> CatalogEntry:
     canvas = raw.get("canvas_length")
     if canvas is not None and (not isinstance(canvas, int) or canvas <= 0):
         raise CatalogError(f"{where}: canvas_length must be a positive integer or null")
+    if raw["active_params_b"] <= 0:
+        raise CatalogError(f"{where}: active_params_b must be a positive number")
+    steps = raw.get("steps")
+    if steps is not None and (not isinstance(steps, int) or steps <= 0):
+        raise CatalogError(f"{where}: steps must be a positive integer or null")
+    source = raw.get("source")
+    if repo is not None and not (isinstance(source, str) and source.startswith("https://")):
+        raise CatalogError(f"{where}: an entry with a repo must cite its page in 'source' (an https URL)")
+    unavailable = raw.get("unavailable")
+    if unavailable is not None and (not isinstance(unavailable, str) or not unavailable):
+        raise CatalogError(f"{where}: unavailable must be a non-empty reason or null")
     unverified = raw.get("unverified", [])
     unknown = [f for f in unverified if f not in raw]
     if unknown:
         raise CatalogError(f"{where}: 'unverified' names fields it does not have: {', '.join(unknown)}")
+    why = raw.get("unverified_why", "")
+    if unverified and not (isinstance(why, str) and why):
+        raise CatalogError(f"{where}: 'unverified_why' must say where the unverified fields came from")
     return CatalogEntry(
         id=raw["id"],
         name=raw["name"],
@@ -170,6 +210,12 @@ def _entry(raw: object, index: int) -> CatalogEntry:
         canvas_length=canvas,
         license=raw["license"],
         good_for=raw["good_for"],
+        active_params_b=float(raw["active_params_b"]),
+        quality=raw["quality"],
         cpu_ok=bool(raw.get("cpu_ok", False)),
+        steps=steps,
+        source=source,
+        unavailable=unavailable,
         unverified=tuple(unverified),
+        unverified_why=why,
     )

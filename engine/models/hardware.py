@@ -60,6 +60,7 @@ class Fit:
     need_gb: float
     dtype: str
     suggestion: str | None = None  # the id of the nearest smaller catalog option, when it does not fit
+    where: str = "cpu"  # where the chosen option loads: "gpu" or "cpu" (the speed estimate depends on it)
 
 
 def detect(models_dir: str | Path | None = None) -> Hardware:
@@ -147,7 +148,7 @@ def _verdict(
     ram_gb = hardware.ram_total_bytes / GB
     for dtype, where, need in options:
         if where == "gpu" and need <= gpu_gb:
-            return Fit("fits", f"fits: needs {need:.1f} GB ({dtype}), the GPU has {gpu_gb:.1f} GB", need, dtype)
+            return Fit("fits", f"fits: needs {need:.1f} GB ({dtype}), the GPU has {gpu_gb:.1f} GB", need, dtype, where="gpu")
     for dtype, where, need in options:
         if where == "cpu" and need <= ram_gb:
             if cpu_ok:  # small enough for a CPU
@@ -168,6 +169,7 @@ def _verdict(
         need,
         dtype,
         suggestion=smaller[0].id if smaller else None,
+        where=where,
     )
 
 
@@ -175,11 +177,12 @@ def _nearest_smaller(
     family: str | None, hardware: Hardware, catalog: tuple[CatalogEntry, ...], context_tokens: int
 ) -> tuple[CatalogEntry, str, float] | None:
     """The largest loadable option that fits where it loads, preferring the same family (a smaller
-    quantisation of the same model)."""
+    quantisation of the same model); never one that cannot run here (`unavailable`)."""
     room = {"gpu": hardware.best_gpu_bytes / GB, "cpu": hardware.ram_total_bytes / GB}
     fitting = [
         (e, dtype, need_gb(e, dtype, context_tokens))
         for e in catalog
+        if e.unavailable is None
         for dtype, where in loadable(e, hardware)
         if need_gb(e, dtype, context_tokens) <= room[where]
     ]

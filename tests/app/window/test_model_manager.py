@@ -2,6 +2,7 @@
 listed with their problems, "Use this model" loads through the engine and is remembered, downloads from a real
 local Hub server show progress and can be cancelled. Scans and downloads run off the GUI thread."""
 
+import json
 import shutil
 import threading
 
@@ -10,7 +11,8 @@ from PySide6.QtCore import QSettings, Qt
 
 from app.window.main_window import create_main_window
 from app.storage.settings import Settings
-from engine import MODEL_ENV
+from engine import BUNDLED_NAME, MODEL_ENV
+from engine.models.speed import CACHE_NAME, machine_key
 from tests.hub_server import ENTRY, REPO, HubServer, Repo
 from tests.app import close_window
 
@@ -20,6 +22,13 @@ def window(qtbot, tmp_path, monkeypatch, checkpoint):
     monkeypatch.delenv(MODEL_ENV, raising=False)
     monkeypatch.delenv("REDRAFT_MODELS_DIR", raising=False)
     monkeypatch.setattr("huggingface_hub.constants.HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    # This machine's throughput as the probe would have cached it: rates chosen so the verdicts do not depend on
+    # how busy the test machine is (a 2-core laptop's: 30 GB/s copies, 60 GFLOPS).
+    speed = tmp_path / "speed"
+    speed.mkdir()
+    rates = {"bandwidth_gbps": 30.0, "matmul_gflops": 60.0, "cpu": "test", "cores": 2, "probe_s": 0.3}
+    (speed / CACHE_NAME).write_text(json.dumps({machine_key(): rates}), encoding="utf-8")
+    monkeypatch.setattr("app.window.model_manager.ModelManager.speed_cache", str(speed))
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     Settings(model=str(checkpoint), device="cpu").save(settings)  # start on the tiny model, not the bundled one
     settings.setValue("models/dir", str(tmp_path / "models"))
@@ -51,10 +60,10 @@ def test_a_found_model_is_made_active_and_remembered(qtbot, window, tmp_path, ch
     config.write_text(config.read_text().replace('"diffusion_gemma"', '"llama"'), encoding="utf-8")
     manager = open_manager(qtbot, window)
     assert "RAM" in manager.hardware_label.text()
-    assert len(rows(manager.catalog_table)) >= 7  # the shipped catalog, each with a verdict
-    assert all(r[4].startswith(("fits", "does not fit")) for r in rows(manager.catalog_table))
-    bundled = next(r for r in rows(manager.catalog_table) if r[0] == "Gemma 3 270M (bundled)")
-    assert bundled[1] == "on disk" and bundled[4].startswith("fits")
+    assert len(rows(manager.catalog_table)) >= 9  # the shipped catalog, each with a verdict
+    assert all(r[5].startswith(("fits", "does not fit")) for r in rows(manager.catalog_table))
+    bundled = next(r for r in rows(manager.catalog_table) if r[0].startswith(BUNDLED_NAME))
+    assert bundled[1] == "on disk" and bundled[5].startswith("fits")
 
     with qtbot.waitSignal(manager.scanned, timeout=30_000):
         manager.add_folder(str(folder))
@@ -124,3 +133,35 @@ def test_a_gated_download_without_a_token_says_so(qtbot, window, hub):
     with qtbot.waitSignal(manager.downloadFinished, timeout=60_000) as done:
         manager.start_download(ENTRY, endpoint=hub.url)
     assert done.args == [ENTRY.id]
+
+
+def test_each_row_has_a_speed_estimate_one_is_recommended_and_blocked_downloads_say_why(qtbot, window):
+    manager = open_manager(qtbot, window)
+    if manager.survey.hardware.gpus:
+        pytest.skip("the verdicts below are those of a machine without a GPU")
+    table = {r[0]: r for r in rows(manager.catalog_table)}
+    # Every model that fits and runs here says how long a 64-token rewrite takes; the others say nothing.
+    small = table["Gemma 3 1B it (GGUF Q4_K_M)  ★ Recommended"]
+    assert small[1] == "can download" and small[4].startswith("about ") and small[4].endswith("for a 64-token rewrite")
+    assert table["Qwen3 4B Instruct 2507 (GGUF Q4_K_M)"][4].startswith("about ")
+    assert table["DiffusionGemma 26B-A4B-it"][4] == "—"
+    # One mark, on the best model that fits and edits in a few seconds (the 4B models take longer here).
+    assert [name for name in table if name.endswith("★ Recommended")] == ["Gemma 3 1B it (GGUF Q4_K_M)  ★ Recommended"]
+    assert manager.recommended.id == "gemma-3-1b-it-gguf"
+    assert "Gemma 3 1B it" in manager.recommend_label.text() and "64-token rewrite" in manager.recommend_label.text()
+
+    # Rows Download cannot help: the reason in the row, the button disabled with the reason as its tooltip.
+    names = [r[0] for r in rows(manager.catalog_table)]
+    for name, short in [
+        ("DiffusionGemma 26B-A4B-it", "cannot download: needs a GPU"),
+        ("DiffusionGemma 26B-A4B-it (GGUF Q4_K_M)", "cannot download: cannot run here"),
+    ]:
+        assert table[name][1] == short
+        manager.catalog_table.selectRow(names.index(name))
+        assert not manager.download_button.isEnabled()
+        assert manager.download_button.toolTip().startswith(f"Cannot download {name}: {short.removeprefix('cannot download: ')}")
+    gguf = manager.catalog_table.item(names.index("DiffusionGemma 26B-A4B-it (GGUF Q4_K_M)"), 0).data(Qt.ItemDataRole.UserRole)
+    manager.start_download(gguf)  # called directly, it refuses with the same reason
+    assert not manager.downloading and "PR #24423" in manager.message.text()
+    manager.catalog_table.selectRow(names.index("Gemma 3 1B it (GGUF Q4_K_M)  ★ Recommended"))
+    assert manager.download_button.isEnabled() and manager.download_button.toolTip() == "Download Gemma 3 1B it (GGUF Q4_K_M)"

@@ -25,15 +25,31 @@ def test_the_shipped_catalog_loads_with_every_model_the_issue_lists():
         "llada-moe-7b-a1b-gguf",
         "dream-7b-gguf",
         "gemma-4-26b-a4b-it-gguf",
+        "qwen3-4b-instruct-2507-gguf",
+        "gemma-3-1b-it-gguf",
         "bundled",
     } <= ids
     dg = entry_by_id("diffusiongemma-26b-a4b-it", catalog)
     assert dg.memory_gb == {"bf16": 50.0, "int4": 31.0, "fp32": 100.0} and dg.canvas_length == 256 and dg.wants("model-00001-of-00002.safetensors")
     assert not dg.wants("pytorch_model.bin")  # pickle files are never fetched
+    assert dg.repo == "google/diffusiongemma-26B-A4B-it" and dg.active_params_b == 3.8
+    # An instruction-tuned autoregressive GGUF of 1-4B that a CPU runs, with the page's exact file name and size.
+    small = entry_by_id("gemma-3-1b-it-gguf", catalog)
+    assert (small.repo, small.files, small.size_gb, small.confirmed) == (
+        "unsloth/gemma-3-1b-it-GGUF", ("gemma-3-1b-it-Q4_K_M.gguf",), 0.806, True
+    )
+    assert small.cpu_ok and 1 <= small.active_params_b <= 4 and small.source.startswith("https://huggingface.co/unsloth/")
+    # A masked-diffusion GGUF this llama.cpp runs (it knows llada-moe), and the DiffusionGemma GGUF it cannot yet.
+    llada = entry_by_id("llada-moe-7b-a1b-gguf", catalog)
+    assert llada.architecture == "llada-moe" and llada.repo and llada.unavailable is None and llada.cpu_ok
+    assert "diffusion-gemma" in entry_by_id("diffusiongemma-26b-a4b-it-q4_k_m-gguf", catalog).unavailable
     for entry in catalog:
-        assert entry.good_for and entry.license and entry.memory_gb
-        # A guessed value is marked as such; an unknown repository is null, never made up.
-        assert entry.repo is not None or "repo" in entry.unverified or entry.id == "bundled"
+        assert entry.good_for and entry.license and entry.memory_gb and entry.active_params_b and entry.quality
+        # Only the bundled model has no repository; every repository cites its page; a guess says where it came from.
+        assert entry.repo is not None or entry.id == "bundled"
+        assert entry.repo is None or entry.source.startswith("https://huggingface.co/")
+        assert entry.confirmed or len(entry.unverified_why) > 20
+    assert max(catalog, key=lambda e: e.quality).id == "diffusiongemma-26b-a4b-it"
 
 
 def write(tmp_path, models):
@@ -56,6 +72,13 @@ GOOD = json.loads(CATALOG_PATH.read_text(encoding="utf-8"))["models"][0]
         ({"repo": "no-slash"}, "repo must be 'owner/name' or null"),
         ({"unverified": ["sha256"]}, "names fields it does not have: sha256"),
         ({"good_for": ""}, "'good_for' must be a non-empty str"),
+        ({"source": None}, "must cite its page in 'source'"),
+        ({"source": "http://example.com"}, "must cite its page in 'source'"),
+        ({"unverified_why": ""}, "'unverified_why' must say where"),
+        ({"active_params_b": None}, "'active_params_b' must be a non-empty number"),
+        ({"quality": True}, "'quality' must be a non-empty int"),
+        ({"unavailable": ""}, "unavailable must be a non-empty reason or null"),
+        ({"steps": 0}, "steps must be a positive integer or null"),
     ],
 )
 def test_malformed_entries_are_refused_with_the_entry_and_the_field(tmp_path, change, message):
@@ -92,7 +115,7 @@ def test_found_models_are_matched_and_checked(tmp_path, checkpoint, monkeypatch)
     models = tmp_path / "models"
     (models / "llada-moe-7b-a1b-gguf").mkdir(parents=True)
     moe = write_llada_gguf(models / "llada-moe-7b-a1b-gguf" / "LLaDA-MoE-7B-A1B-Instruct-Q4_K_M.gguf", architecture="llada-moe")
-    dream = write_llada_gguf(models / "Dream-v0-Instruct-7B.Q4_K_M.gguf", architecture="dream")
+    dream = write_llada_gguf(models / "Dream-org_Dream-v0-Instruct-7B-Q4_K_M.gguf", architecture="dream")
     shutil.copytree(checkpoint, models / "diffusiongemma-26b-a4b-it")
     llama = models / "diffusiongemma-26b-a4b-it" / "config.json"
     llama.write_text(llama.read_text().replace('"diffusion_gemma"', '"llama"'), encoding="utf-8")

@@ -39,10 +39,12 @@ def test_a_big_gpu_fits_diffusion_gemma_bf16():
 def test_40_gb_cuda_without_bitsandbytes_does_not_fit_at_bf16_and_names_the_smaller_gguf():
     # The int4 figure (31 GB) would fit, but without bitsandbytes the backend loads bf16 and runs out of memory.
     result = fit(DG, machine(64, 40), CATALOG)
-    assert (result.verdict, result.dtype, result.need_gb) == ("no", "bf16", pytest.approx(50.9))
-    assert result.suggestion == "diffusiongemma-26b-a4b-it-q8_0-gguf"  # the same family, 29.4 GB, fits 40 GB
+    assert (result.verdict, result.dtype, result.need_gb, result.where) == ("no", "bf16", pytest.approx(50.9), "gpu")
+    # DiffusionGemma's own GGUFs would fit but this llama.cpp cannot run them: the largest model that runs is named.
+    assert result.suggestion == "gemma-4-26b-a4b-it-gguf"
     assert result.message == (
-        "does not fit: needs 50.9 GB (bf16), the GPU has 40.0 GB; try DiffusionGemma 26B-A4B-it (GGUF Q8_0) (Q8_0, 29.4 GB)"
+        "does not fit: needs 50.9 GB (bf16), the GPU has 40.0 GB; "
+        "try Gemma 4 26B-A4B-it (GGUF UD-Q4_K_M, autoregressive) (UD-Q4_K_M, 18.9 GB)"
     )
 
 
@@ -82,11 +84,9 @@ def test_small_models_fit_on_a_cpu():
 def test_too_big_names_the_need_what_you_have_and_the_nearest_smaller_option():
     result = fit(DG, machine(16, 24), CATALOG)
     assert result.verdict == "no"
-    # The same family first: the Q4_K_M GGUF (17 + 0.4 + 0.5 GB) fits a 24 GB GPU.
-    assert result.suggestion == "diffusiongemma-26b-a4b-it-q4_k_m-gguf"
-    assert result.message.startswith(
-        "does not fit: needs 50.9 GB (bf16), the GPU has 24.0 GB; try DiffusionGemma 26B-A4B-it (GGUF Q4_K_M"
-    )
+    # The same family first, among what runs here (not DiffusionGemma's GGUFs, which this llama.cpp cannot run).
+    assert result.suggestion == "gemma-4-26b-a4b-it-gguf"
+    assert result.message.startswith("does not fit: needs 50.9 GB (bf16), the GPU has 24.0 GB; try Gemma 4 26B-A4B-it")
 
 
 def test_a_longer_context_needs_more_and_nothing_fits_a_tiny_machine():
