@@ -124,6 +124,7 @@ class LlamaAutoregressiveBackend:
         if self.small is None:
             self.small = header.size_bytes < prompt_shapes.SMALL_MODEL_BYTES
         self._shape = prompt_shapes.shape_for(self._formatter is not None, self.small)
+        self._warm_up()
         self._info = ModelInfo(
             id=self.model_id,
             family=self.family,
@@ -134,6 +135,14 @@ class LlamaAutoregressiveBackend:
             details={"architecture": arch, "prompt": self._shape, "n_ctx": str(n_ctx)},
         )
         return self._info
+
+    def _warm_up(self) -> None:
+        """What the first edit would otherwise pay for while the user waits (about 1.5 s to its first draft
+        on 2 cores, tests/bench/perceived_speed.py): llama.cpp's first decode, and the line-break tokens."""
+        self.llm.eval(self.llm.tokenize(b"Warm up.", add_bos=True, special=False))
+        self.llm.n_tokens = 0  # nothing of it stays in the cache
+        if self._shape != "document":
+            self._one_line()
 
     def info(self) -> ModelInfo:
         if self._info is None:
