@@ -102,6 +102,7 @@ class Editor(CodeEditor):
         steps, seed, context_budget, language: request options for the next run (steps None: the model's;
             seed None: random; language: the Pygments lexer name of the document, set by its tab).
         task: the asyncio task of the newest run (app/rewrite/flow.py), or None.
+        status: the text of the last statusChanged (for a window showing this editor again).
 
     Signals:
         statusChanged(str): the run's status line (step n/max, tokens/s, elapsed, hints).
@@ -125,6 +126,7 @@ class Editor(CodeEditor):
         self.language: str | None = None
         self.review: Review | None = None
         self._in_edit = False
+        self.status = ""  # the status line's text now
         self._status_kind = ""  # "state": the line describes the run or review now; "note": what happened
         self.box = InstructionBox(self.viewport())
         self.box.submitted.connect(self._on_box_submitted)
@@ -293,13 +295,13 @@ class Editor(CodeEditor):
     def _say(self, text: str, kind: str) -> None:
         """The status line. kind "state": true until the next line replaces it; "note": about something that
         happened, true until the text is edited next (then cleared, see _on_contents_change)."""
-        self._status_kind = kind
+        self._status_kind, self.status = kind, text
         self.statusChanged.emit(text)
 
     def _on_contents_change(self, _position: int, _removed: int, _added: int) -> None:
         session = self.session
         if self._status_kind == "note" and not (session is not None and session.applying):
-            self._status_kind = ""
+            self._status_kind = self.status = ""
             self.statusChanged.emit("")
 
     # -- floating widgets --------------------------------------------------------------------------------

@@ -121,3 +121,17 @@ def test_the_rewrite_in_progress_notice_goes_when_the_rewrite_ends(qtbot, window
     assert not notice.isVisible()
     assert "in progress" not in window.statusBar().currentMessage()
     assert window.save()
+
+
+def test_a_run_in_another_tab_does_not_speak_in_this_tabs_status(qtbot, window):
+    editor = window.editor
+    _running(qtbot, editor)
+    first = window.tabs.currentIndex()
+    qtbot.keyClick(editor, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)  # a new tab, now in view
+    assert window.editor is not editor
+    window.run_label.setText("")
+    qtbot.waitUntil(lambda: editor.session.draft.step >= 3, timeout=10000)  # drafts keep coming over there
+    assert window.run_label.text() == ""
+    window.tabs.setCurrentIndex(first)
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert window.run_label.text() == "Cancelled"
