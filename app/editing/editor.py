@@ -326,17 +326,18 @@ class Editor(CodeEditor):
     def _place_bar(self) -> None:
         """While a review is open, the bar fills a strip reserved below the viewport: no line is ever under it."""
         showing = self.review is not None and self.review.current is not None
+        view, left = self.viewport().geometry(), self.contentsRect().left()
+        width = view.right() + 1 - left
         if showing:
             self.bar.describe(self.review)
-        height = self.bar.sizeHint().height() if showing else 0
+        height = self.bar.height_for(width) if showing else 0
         margins = self.viewportMargins()
         if margins.bottom() != height:  # the line numbers' width stays as CodeEditor set it
             self.setViewportMargins(margins.left(), margins.top(), margins.right(), height)
         if not showing:
             self.bar.hide()
             return
-        view, left = self.viewport().geometry(), self.contentsRect().left()
-        self.bar.show_in(QRect(left, view.bottom() + 1, view.right() + 1 - left, height))
+        self.bar.show_in(QRect(left, self.viewport().geometry().bottom() + 1, width, height))
 
     def _current_hunk(self) -> tuple[int, int]:
         """The document positions of the review's current hunk."""

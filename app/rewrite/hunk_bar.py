@@ -3,14 +3,15 @@
 The decisions live in `app.rewrite.hunks.Review` and the keys in the editor (Y keep, N drop, Enter/Tab keep the
 rest, Esc cancel the whole rewrite); this bar only shows where the review stands and offers the same four
 actions to the mouse. It takes no focus, so the keys keep going to the editor. The editor places it in a strip
-it reserves below its text while a review is open, so the bar never covers a line; its label is elided only
-when the strip is narrower than it, and then the whole description is its tooltip.
+it reserves below its text while a review is open, so the bar never covers a line. The label gets a line of
+its own above the buttons when the two do not fit side by side, and is elided only when the strip is narrower
+than the label alone, with the whole description as its tooltip.
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.rewrite.hunks import Review
 
@@ -83,9 +84,14 @@ class HunkBar(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
         self.label = FittedLabel()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 2, 2, 2)
-        layout.addWidget(self.label, 1)
+        self._row = QWidget()  # the buttons: beside the label when both fit, else on a line below it
+        row = QHBoxLayout(self._row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(6, 2, 2, 2)
+        self._grid.setColumnStretch(0, 1)
+        self._grid.addWidget(self.label, 0, 0)
+        self._grid.addWidget(self._row, 0, 1)
         self.buttons: dict[str, QPushButton] = {}
         for name, title, signal in (
             ("keep", "Y keep", self.keep),
@@ -96,13 +102,28 @@ class HunkBar(QFrame):
             button = QPushButton(title)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.clicked.connect(signal.emit)
-            layout.addWidget(button)
+            row.addWidget(button)
             self.buttons[name] = button
         self.hide()
 
     def describe(self, review: Review) -> None:
         """Say where `review` stands (the bar's sizeHint then fits the whole description)."""
         self.label.set_full_text(describe(review))
+
+    def height_for(self, width: int) -> int:
+        """The height the bar needs at `width`: one line when the label and the buttons fit side by side,
+        else the label on a line of its own above the buttons."""
+        margins = self._grid.contentsMargins()
+        needed = (
+            self.label.sizeHint().width() + self._grid.horizontalSpacing() + self._row.sizeHint().width()
+            + margins.left() + margins.right() + 2 * self.frameWidth()
+        )
+        self._grid.removeWidget(self._row)
+        if needed <= width:
+            self._grid.addWidget(self._row, 0, 1)
+        else:
+            self._grid.addWidget(self._row, 1, 0, Qt.AlignmentFlag.AlignRight)
+        return self._grid.sizeHint().height() + 2 * self.frameWidth()
 
     def show_in(self, strip: QRect) -> None:
         """Fill `strip` (the parent's coordinates: the room the editor reserved below its text)."""

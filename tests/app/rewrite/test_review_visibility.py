@@ -4,7 +4,7 @@ span as drafts arrive and shows the current hunk. The real window and engine, th
 from __future__ import annotations
 
 import pytest
-from PySide6.QtCore import QRect, Qt
+from PySide6.QtCore import QPoint, QRect, Qt
 from PySide6.QtGui import QTextCursor
 
 from app.rewrite.hunk_bar import describe
@@ -114,11 +114,23 @@ def test_the_hunk_bar_covers_no_line_and_its_label_is_whole(qtbot, window):
     assert not bar.isVisible() and editor.viewportMargins().bottom() == 0  # the strip goes with the review
 
 
-def test_a_narrow_window_elides_the_label_and_says_it_whole_in_the_tooltip(qtbot, window):
-    window.resize(420, 500)
+def test_a_narrow_window_puts_the_label_on_its_own_line_then_elides_it(qtbot, window):
     editor = window.editor
+    window.tab.splitter.setSizes([1, 0])  # no preview: the editor is as wide as the window
+    window.resize(1600, 700)
     _review(qtbot, editor)
     bar, full = editor.bar, describe(editor.review)
+    one_line = bar.height()
+    label = bar.label.sizeHint().width()
+    # Narrower than the label and the buttons side by side: the buttons move to a line below, the label stays whole.
+    window.resize(label + 60, 700)
+    qtbot.waitUntil(lambda: bar.height() > one_line)
+    assert bar.label.text() == full and _label_fits(bar) and not bar.label.toolTip()
+    assert bar.buttons["keep"].mapTo(bar, QPoint(0, 0)).y() > bar.label.geometry().bottom()
+    assert not [line for line in _visible_lines(editor) if line.intersects(bar.geometry())]
+    # Narrower than the label alone: elided, the whole description in the tooltip.
+    window.resize(max(label // 2, 200), 700)
+    qtbot.waitUntil(lambda: bar.width() < label)
     assert _label_fits(bar)
     assert bar.label.text() != full and "…" in bar.label.text() and bar.label.toolTip() == full
     assert not [line for line in _visible_lines(editor) if line.intersects(bar.geometry())]
