@@ -9,13 +9,19 @@ Keys:
 - Alt+R: rerun the same span with the same instruction and mode and a new seed; the old draft is taken back
   first (as by Esc), so the undo history never sees it.
 - When the run ends, the hunk review (app/rewrite/hunks.py, app/rewrite/hunk_bar.py): every change against the original
-  is a hunk; the current one is highlighted, a bar below it says what it changes. Y keeps it, N drops it
+  is a hunk; the current one is highlighted and scrolled into view, and a bar in a strip reserved below the text
+  (so it never covers a line) says what it changes. Y keeps it, N drops it
   (the original comes back there), Enter/Tab keep all the rest. After the last decision the edit is applied
   as one undo step holding exactly the kept hunks (none kept: no change and no undo step). While the bar is
   shown Y and N are review keys, not typing.
 - Esc: cancel (running or reviewing); the document is byte-identical to before and its history unchanged.
 - Typing, deleting or pasting inside the span: the run stops, the original comes back and the edit is applied
-  to it. Outside the span: allowed; the draft stays and the result lands at the span's current position.
+  to it. So does an edit at the span's edge while the run waits for its first draft, and at a fill's edge at any
+  time (what is typed there would otherwise be glued to the model's text). Elsewhere: allowed; the draft stays
+  and the result lands at the span's current position.
+- Fill inserts at the cursor: with text selected it means rewrite (the box does not offer it then).
+- Status: a line that describes the run or the review is replaced as they move on; a note about what happened
+  ("Accepted 2 of 2 changes", "Cancelled") is cleared by the next edit of the text (undo included).
 - Ctrl+Z / Ctrl+Shift+Z: cancel the run first, then undo/redo the user's own history.
 """
 
@@ -25,7 +31,7 @@ import asyncio
 import random
 import unicodedata
 
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QTextEdit
 
@@ -91,10 +97,12 @@ class Editor(CodeEditor):
     Attributes:
         session: the current (or last) RewriteSession, or None.
         review: the hunk review of a finished run while it is shown, else None.
-        box, bar: the instruction box and the hunk review's bar (children of the viewport).
+        box, bar: the instruction box (a child of the viewport) and the hunk review's bar (in a strip below
+            the viewport, reserved with the viewport margins while a review is open).
         steps, seed, context_budget, language: request options for the next run (steps None: the model's;
             seed None: random; language: the Pygments lexer name of the document, set by its tab).
         task: the asyncio task of the newest run (app/rewrite/flow.py), or None.
+        status: the text of the last statusChanged (for a window showing this editor again).
 
     Signals:
         statusChanged(str): the run's status line (step n/max, tokens/s, elapsed, hints).
@@ -118,15 +126,18 @@ class Editor(CodeEditor):
         self.language: str | None = None
         self.review: Review | None = None
         self._in_edit = False
+        self.status = ""  # the status line's text now
+        self._status_kind = ""  # "state": the line describes the run or review now; "note": what happened
         self.box = InstructionBox(self.viewport())
         self.box.submitted.connect(self._on_box_submitted)
         self.box.closed.connect(self.setFocus)
-        self.bar = HunkBar(self.viewport())
+        self.bar = HunkBar(self)
         self.bar.keep.connect(lambda: self._decide(True))
         self.bar.drop.connect(lambda: self._decide(False))
         self.bar.keepRest.connect(self.accept_rewrite)
         self.bar.cancel.connect(self.cancel_rewrite)
         self.verticalScrollBar().valueChanged.connect(self._place_floats)
+        self.document().contentsChange.connect(self._on_contents_change)
 
     # -- rewrite commands --------------------------------------------------------------------------------
 
@@ -149,6 +160,8 @@ class Editor(CodeEditor):
         cursor = self.textCursor()
         start, end = cursor.selectionStart(), cursor.selectionEnd()
         mode = mode or ("rewrite" if start != end else "fill")
+        if mode == "fill" and start != end:
+            mode = "rewrite"  # a fill inserts at a cursor; with text selected, the selection is what to rewrite
         session = RewriteSession(self.document(), start, end, mode, instruction)
         session.seed = seed if seed is not None else self.seed if self.seed is not None else random.randrange(2**31)
         session.varied = varied
@@ -168,15 +181,16 @@ class Editor(CodeEditor):
 
     def show_status(self, session: RewriteSession, text: str) -> None:
         if session is self.session:
-            self.statusChanged.emit(text)
+            self._say(text, "state" if session.active else "note")
 
     def draft_shown(self, session: RewriteSession, draft: Draft) -> None:
         if session is not self.session:
             return
         self._refresh()
+        self._follow(session)
         decided = sum(1 for piece in draft.pieces if piece != PLACEHOLDER)  # tokens of the text shown
         rate = decided / draft.elapsed_s if draft.elapsed_s > 0 else 0.0
-        self.statusChanged.emit(f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s")
+        self._say(f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s", "state")
         self.draftShown.emit(draft)
 
     def run_finished(self, session: RewriteSession, result: EditResult | None) -> None:
@@ -187,12 +201,16 @@ class Editor(CodeEditor):
         self._refresh()
         if session.state == "done":
             self._start_review()
-            self.statusChanged.emit(
+            self._say(
                 f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
-                f" — {_count(len(self.review.hunks), 'change')} to review"  # the keys are on the hunk bar
+                f" — {_count(len(self.review.hunks), 'change')} to review",  # the keys are on the hunk bar
+                "state",
             )
         elif session.state == "failed":
-            self.statusChanged.emit(f"Rewrite failed: {session.error}")
+            self._say(f"Rewrite failed: {session.error}", "note")
+        elif not session.active and self._status_kind == "state":
+            # Ended with no word from this editor (an edit from elsewhere over the draft): the run's line is stale.
+            self._say("Rewrite stopped: the text changed", "note")
 
     def rerun(self) -> bool:
         """Alt+R: the same span, instruction and mode with a new seed."""
@@ -214,10 +232,10 @@ class Editor(CodeEditor):
             self.review.keep_rest()
             return self._finish_review()
         if not session.accept():
-            self.statusChanged.emit("Still refining: masked pieces remain (Esc cancels)")
+            self._say("Still refining: masked pieces remain (Esc cancels)", "state")
             return False
         self._refresh()
-        self.statusChanged.emit("Accepted (Ctrl+Z restores the original)")
+        self._say("Accepted (Ctrl+Z restores the original)", "note")
         return True
 
     def cancel_rewrite(self) -> bool:
@@ -228,7 +246,7 @@ class Editor(CodeEditor):
         self._end_review()
         self._select(session.start, session.end)  # the original span, ready for another Ctrl+J
         self._refresh()
-        self.statusChanged.emit("Cancelled")
+        self._say("Cancelled", "note")
         return True
 
     # -- hunk review -------------------------------------------------------------------------------------
@@ -241,7 +259,10 @@ class Editor(CodeEditor):
         self.session.show_pieces(self.review.segments())
         self._refresh()
         self._place_floats()
-        self.statusChanged.emit(f"{describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel")
+        start, end = self._current_hunk()
+        self._reveal(end)
+        self._reveal(start)  # a hunk taller than the view shows its beginning
+        self._say(f"{describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel", "state")
 
     def _decide(self, keep: bool) -> None:
         if self.review is None:
@@ -261,17 +282,31 @@ class Editor(CodeEditor):
         if text == session.original:
             session.cancel()
             self._refresh()
-            self.statusChanged.emit("No change kept: the original stays")
+            self._say("No change kept: the original stays", "note")
             return True
         session.show_pieces([(text, "")])
         session.accept()
         self._refresh()
-        self.statusChanged.emit(f"Accepted {kept} of {total} changes (Ctrl+Z restores the original)")
+        self._say(f"Accepted {kept} of {total} changes (Ctrl+Z restores the original)", "note")
         return True
 
     def _end_review(self) -> None:
         self.review = None
-        self.bar.hide()
+        self._place_bar()
+
+    # -- status ------------------------------------------------------------------------------------------
+
+    def _say(self, text: str, kind: str) -> None:
+        """The status line. kind "state": true until the next line replaces it; "note": about something that
+        happened, true until the text is edited next (then cleared, see _on_contents_change)."""
+        self._status_kind, self.status = kind, text
+        self.statusChanged.emit(text)
+
+    def _on_contents_change(self, _position: int, _removed: int, _added: int) -> None:
+        session = self.session
+        if self._status_kind == "note" and not (session is not None and session.applying):
+            self._status_kind = self.status = ""
+            self.statusChanged.emit("")
 
     # -- floating widgets --------------------------------------------------------------------------------
 
@@ -290,21 +325,66 @@ class Editor(CodeEditor):
     def _place_floats(self, _value: int = 0) -> None:
         if self.box.isVisible():
             self.box.place(self._box_anchor())
-        if self.review is None or self.review.current is None:
+        self._place_bar()
+
+    def _place_bar(self) -> None:
+        """While a review is open, the bar fills a strip reserved below the viewport: no line is ever under it."""
+        showing = self.review is not None and self.review.current is not None
+        view, left = self.viewport().geometry(), self.contentsRect().left()
+        width = view.right() + 1 - left
+        if showing:
+            self.bar.describe(self.review)
+        height = self.bar.height_for(width) if showing else 0
+        margins = self.viewportMargins()
+        if margins.bottom() != height:  # the line numbers' width stays as CodeEditor set it
+            self.setViewportMargins(margins.left(), margins.top(), margins.right(), height)
+        if not showing:
+            self.bar.hide()
             return
-        # Below the span's last line (never over the text being reviewed), starting under the current hunk.
+        self.bar.show_in(QRect(left, self.viewport().geometry().bottom() + 1, width, height))
+
+    def _current_hunk(self) -> tuple[int, int]:
+        """The document positions of the review's current hunk."""
         position = self.session.start
         for text, kind in self.review.segments():
             if kind == "current":
-                break
+                return position, position + utf16_len(text)
             position += utf16_len(text)
+        return position, position
+
+    def _follow(self, session: RewriteSession) -> None:
+        """While the span is on screen, keep its end in view as drafts grow it (a fill at the end of the file
+        grows below the view). A span scrolled away by the user is left there."""
+        top, bottom = self._line_rect(session.start).top(), self._line_rect(session.end).bottom()
+        if bottom >= 0 and top < self.viewport().height():
+            self._reveal(session.end)
+
+    def _line_rect(self, position: int) -> QRect:
         cursor = QTextCursor(self.document())
-        cursor.setPosition(position)
-        left = self.cursorRect(cursor).left()
-        cursor.setPosition(self.session.end)
-        below = self.cursorRect(cursor)
-        below.moveLeft(left)
-        self.bar.show_review(self.review, below)
+        cursor.setPosition(min(position, self.document().characterCount() - 1))
+        return self.cursorRect(cursor)
+
+    def _reveal(self, position: int) -> None:
+        """Scroll the least that shows `position`'s line whole; the caret stays where it is (ensureCursorVisible
+        would need the caret moved there)."""
+        scroll = self.verticalScrollBar()
+        line = max(1, self.fontMetrics().lineSpacing())
+        for _ in range(4):  # the scroll bar counts layout lines; a wrapped or taller line may need another go
+            rect, height = self._line_rect(position), self.viewport().height()
+            if rect.top() < 0:
+                step = -(-rect.top() // line + 1)
+            elif rect.bottom() >= height:
+                step = (rect.bottom() - height) // line + 1
+            else:
+                return
+            before = scroll.value()
+            scroll.setValue(before + step)
+            if scroll.value() == before:
+                return
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._place_bar()
 
     def _on_box_submitted(self, mode: str, instruction: str) -> None:
         self.setFocus()
@@ -345,8 +425,7 @@ class Editor(CodeEditor):
         elif key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Tab) and plain:
             self.accept_rewrite()
         elif event.matches(QKeySequence.StandardKey.Undo) or event.matches(QKeySequence.StandardKey.Redo):
-            self.cancel_rewrite()
-            super().keyPressEvent(event)
+            self._after_cancel(lambda: super(Editor, self).keyPressEvent(event))
         elif _is_edit(event):
             self._guarded(lambda: super(Editor, self).keyPressEvent(event))
         else:
@@ -392,12 +471,17 @@ class Editor(CodeEditor):
             super().mouseMoveEvent(event)
 
     def undo(self) -> None:
-        self.cancel_rewrite()  # the draft is taken back first: undo then undoes the user's own history
-        super().undo()
+        self._after_cancel(super().undo)  # the draft is taken back first: undo then undoes the user's own history
 
     def redo(self) -> None:
-        self.cancel_rewrite()
-        super().redo()
+        self._after_cancel(super().redo)
+
+    def _after_cancel(self, action) -> None:
+        """Cancel the run, then `action` (an undo or redo); the note says so after it, as the undo clears notes."""
+        cancelled = self.cancel_rewrite()
+        action()
+        if cancelled:
+            self._say("Cancelled", "note")
 
     def _guarded(self, edit) -> None:
         """Apply a user edit under the rewrite: inside the span it ends the run, elsewhere it goes below it."""
@@ -408,7 +492,12 @@ class Editor(CodeEditor):
         cursor = self.textCursor()
         lo, hi = cursor.selectionStart(), cursor.selectionEnd()
         start, end = session.start, session.end
-        inside = (lo < end and start < hi) if lo != hi else start < lo < end
+        if session.mode == "fill" or (session.state == "running" and session.draft is None):
+            # An edit at the span's edge would be glued to the model's text (a fill's, or the first draft's,
+            # not shown yet): it ends the run as an edit inside does.
+            inside = lo <= end and start <= hi
+        else:
+            inside = (lo < end and start < hi) if lo != hi else start < lo < end
         if inside:
             # Cancel (the original comes back), keep the caret at the same offset, then type there.
             offsets = (cursor.anchor() - start, cursor.position() - start)
@@ -420,8 +509,8 @@ class Editor(CodeEditor):
             new.setPosition(session.start + min(max(offsets[1], 0), limit), QTextCursor.MoveMode.KeepAnchor)
             self.setTextCursor(new)
             self._refresh()
-            self.statusChanged.emit("Rewrite stopped: you edited the span")
             edit()
+            self._say("Rewrite stopped: you edited the span", "note")  # after the edit, which clears notes
             return
         self._in_edit = True
         try:
@@ -432,7 +521,7 @@ class Editor(CodeEditor):
             self._in_edit = False
         if session.state == "interrupted":
             self._end_review()
-            self.statusChanged.emit("Rewrite stopped: you edited the span")
+            self._say("Rewrite stopped: you edited the span", "note")
         self._refresh()
         self._place_floats()
 

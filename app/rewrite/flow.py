@@ -27,6 +27,9 @@ class RewriteView(Protocol):
 
 
 async def rewrite(view: RewriteView, session: RewriteSession) -> None:
+    if not session.active:  # ended before this coroutine first ran (a key typed at once): nothing to submit
+        view.run_finished(session, None)
+        return
     # 1. The request: the span in code points as the engine counts them, the document's language, the
     #    preferences' steps, seed and context budget.
     try:

@@ -2,14 +2,16 @@
 
 The decisions live in `app.rewrite.hunks.Review` and the keys in the editor (Y keep, N drop, Enter/Tab keep the
 rest, Esc cancel the whole rewrite); this bar only shows where the review stands and offers the same four
-actions to the mouse. Like the instruction box it is a child of the editor's viewport and takes no focus,
-so the keys keep going to the editor.
+actions to the mouse. It takes no focus, so the keys keep going to the editor. The editor places it in a strip
+it reserves below its text while a review is open, so the bar never covers a line. The label gets a line of
+its own above the buttons when the two do not fit side by side, and is elided only when the strip is narrower
+than the label alone, with the whole description as its tooltip.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, Qt, Signal
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtCore import QRect, QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from app.rewrite.hunks import Review
 
@@ -37,6 +39,38 @@ def describe(review: Review) -> str:
     return f"hunk {index + 1}/{total}: {change}"
 
 
+class FittedLabel(QLabel):
+    """A one-line label that asks for its whole text's width and, given less, shows it elided in the middle
+    with the whole text as its tooltip."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.full_text = ""
+
+    def set_full_text(self, text: str) -> None:
+        self.full_text = text
+        self.updateGeometry()
+        self._fit()
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        margins = self.contentsMargins()
+        width = self.fontMetrics().horizontalAdvance(self.full_text) + margins.left() + margins.right() + 2
+        return QSize(width, super().sizeHint().height())
+
+    def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        return QSize(self.fontMetrics().horizontalAdvance("hunk 1/1: …"), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self._fit()
+
+    def _fit(self) -> None:
+        room = self.contentsRect().width()
+        shown = self.fontMetrics().elidedText(self.full_text, Qt.TextElideMode.ElideMiddle, room)
+        self.setText(shown)
+        self.setToolTip("" if shown == self.full_text else self.full_text)
+
+
 class HunkBar(QFrame):
     """Signals: keep(), drop(), keepRest(), cancel() — the buttons, same as Y, N, Enter, Esc."""
 
@@ -49,10 +83,15 @@ class HunkBar(QFrame):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAutoFillBackground(True)
-        self.label = QLabel()
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(6, 2, 2, 2)
-        layout.addWidget(self.label, 1)
+        self.label = FittedLabel()
+        self._row = QWidget()  # the buttons: beside the label when both fit, else on a line below it
+        row = QHBoxLayout(self._row)
+        row.setContentsMargins(0, 0, 0, 0)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(6, 2, 2, 2)
+        self._grid.setColumnStretch(0, 1)
+        self._grid.addWidget(self.label, 0, 0)
+        self._grid.addWidget(self._row, 0, 1)
         self.buttons: dict[str, QPushButton] = {}
         for name, title, signal in (
             ("keep", "Y keep", self.keep),
@@ -63,21 +102,31 @@ class HunkBar(QFrame):
             button = QPushButton(title)
             button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
             button.clicked.connect(signal.emit)
-            layout.addWidget(button)
+            row.addWidget(button)
             self.buttons[name] = button
         self.hide()
 
-    def show_review(self, review: Review, anchor: QRect) -> None:
-        """Show the current hunk's description just below `anchor` (viewport coordinates)."""
-        self.label.setText(describe(review))
-        self.adjustSize()
-        area = self.parentWidget().rect()
-        width = min(self.sizeHint().width(), area.width())
-        height = self.sizeHint().height()
-        y = anchor.bottom() + 4
-        if y + height > area.bottom():
-            y = max(anchor.top() - height - 4, 0)
-        x = min(max(anchor.left(), 0), max(area.width() - width, 0))
-        self.setGeometry(x, y, width, height)
+    def describe(self, review: Review) -> None:
+        """Say where `review` stands (the bar's sizeHint then fits the whole description)."""
+        self.label.set_full_text(describe(review))
+
+    def height_for(self, width: int) -> int:
+        """The height the bar needs at `width`: one line when the label and the buttons fit side by side,
+        else the label on a line of its own above the buttons."""
+        margins = self._grid.contentsMargins()
+        needed = (
+            self.label.sizeHint().width() + self._grid.horizontalSpacing() + self._row.sizeHint().width()
+            + margins.left() + margins.right() + 2 * self.frameWidth()
+        )
+        self._grid.removeWidget(self._row)
+        if needed <= width:
+            self._grid.addWidget(self._row, 0, 1)
+        else:
+            self._grid.addWidget(self._row, 1, 0, Qt.AlignmentFlag.AlignRight)
+        return self._grid.sizeHint().height() + 2 * self.frameWidth()
+
+    def show_in(self, strip: QRect) -> None:
+        """Fill `strip` (the parent's coordinates: the room the editor reserved below its text)."""
+        self.setGeometry(strip)
         self.show()
         self.raise_()

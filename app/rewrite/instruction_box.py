@@ -2,8 +2,8 @@
 
 It is a frameless child of the editor's viewport (not a popup window), so it never steals the application's
 focus chain and it dies with the editor. Enter submits (an empty instruction is a plain rewrite), Esc closes
-it without touching the document, Alt+M cycles the mode. The last instruction is offered again, selected,
-so Enter repeats it and typing replaces it.
+it without touching the document, Alt+M cycles the modes that fit (fill without a selection; rewrite and
+refine with one). The last instruction is offered again, selected, so Enter repeats it and typing replaces it.
 """
 
 from __future__ import annotations
@@ -47,9 +47,11 @@ class InstructionBox(QFrame):
         """Show below `anchor` (viewport coordinates; above it when there is no room), focused."""
         items = self.mode.model()
         for index, name in enumerate(MODES):
-            # Without a selection only `fill` makes sense; with one, all three do.
-            items.item(index).setEnabled(has_selection or name == "fill")
-        self.mode.setCurrentText(mode or ("rewrite" if has_selection else "fill"))
+            # Fill inserts at a cursor, rewrite and refine change a selection: a selection offers only those.
+            items.item(index).setEnabled((name == "fill") != has_selection)
+        if mode is None or (mode == "fill") == has_selection:
+            mode = "rewrite" if has_selection else "fill"
+        self.mode.setCurrentText(mode)
         self.line.setText(self.last_instruction)
         self.line.selectAll()
         self.place(anchor)

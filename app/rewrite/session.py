@@ -64,6 +64,8 @@ class RewriteSession:
             While "done", `show_pieces` may show another text (a hunk review) in place of the final one.
         original: the span's text at start, exactly as stored (blocks joined with "\\n").
         seed: the seed of the request (the editor sets it; a rerun uses a new one).
+        tail: for a fill at the start of a line, the line break every draft and the result end with, so the
+            line after the cursor stays a line of its own ("" otherwise).
         draft: the newest Draft shown, result: the EditResult once it came, error: a message when failed.
     """
 
@@ -92,6 +94,9 @@ class RewriteSession:
         self._end.setPosition(end)
         self._end.setKeepPositionOnInsert(True)
         self.original = _raw_slice(document, start, end)
+        # A fill at the start of a line ends with the break that ends the text before it (see `fill_break`).
+        near = _raw_slice(document, max(start - 2, 0), start), _raw_slice(document, start, start + 2)
+        self.tail = fill_break(*near) if mode == "fill" else ""
         self.seed: int | None = None  # the seed the request carries (set by the caller)
         self.varied = False  # another answer than the best guess (a rerun asks for one)
         self._top = -1  # the undo stack's size right after our block
@@ -124,8 +129,11 @@ class RewriteSession:
 
     @property
     def final_text(self) -> str:
-        """The result's text as the document holds it (line breaks normalized); empty before the result."""
-        return _normalize(self.result.text) if self.result is not None else ""
+        """The result's text as the document holds it (line breaks normalized, a fill's `tail` added); empty
+        before the result."""
+        if self.result is None:
+            return ""
+        return "".join(text for text, _ in self._with_tail([(_normalize(self.result.text), "")]))
 
     def request(self, **options) -> EditRequest:
         """The engine request for this span (code point offsets, as the engine counts)."""
@@ -160,9 +168,9 @@ class RewriteSession:
         n = len(pieces)
         changed = draft.changed if len(draft.changed) == n else (False,) * n
         confidence = draft.confidence if len(draft.confidence) == n else (1.0,) * n
-        self._pieces = [
-            (_normalize(p), _kind(p, c, conf)) for p, c, conf in zip(pieces, changed, confidence, strict=True)
-        ]
+        self._pieces = self._with_tail(
+            [(_normalize(p), _kind(p, c, conf)) for p, c, conf in zip(pieces, changed, confidence, strict=True)]
+        )
         self._show("".join(text for text, _ in self._pieces))
 
     def show_pieces(self, pieces: list[tuple[str, str]]) -> None:
@@ -178,8 +186,8 @@ class RewriteSession:
             return
         self.result = result
         if result.ok:
-            text = _normalize(result.text)
-            self._pieces = [(text, "done")]
+            self._pieces = self._with_tail([(_normalize(result.text), "done")])
+            text = "".join(piece for piece, _ in self._pieces)
             self._show(text)
             self.state = "done"
         elif result.stop_reason == "error":
@@ -234,6 +242,23 @@ class RewriteSession:
             self._show(text)
 
     # -- internals ---------------------------------------------------------------------------------------
+
+    def _with_tail(self, pieces: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """`pieces` ending with the fill's `tail` instead of whatever line breaks they end with (a stop string
+        such as "\\n\\n" is cut from a model's output, which would glue the text onto the line after it)."""
+        text = "".join(piece for piece, _ in pieces)
+        if not self.tail or not text.strip():
+            return pieces
+        cut = len(text) - len(text.rstrip("\n"))
+        out = list(pieces)
+        while cut:
+            piece, kind = out.pop()
+            if len(piece) > cut:
+                out.append((piece[: len(piece) - cut], kind))
+                break
+            cut -= len(piece)
+        out.append((self.tail, ""))
+        return out
 
     def _show(self, text: str) -> None:
         if self._suspended:
@@ -338,6 +363,16 @@ class RewriteSession:
         self._suspended = False
         self._pieces = []
         self._detach()
+
+
+def fill_break(before: str, after: str) -> str:
+    """What a fill must end with so the text after it keeps its own line: nothing mid-line or before a line
+    break; at the start of a line, the break that ends `before` (a blank line before a paragraph or a
+    heading, a newline before a line; a blank line at the document's start). `before`, `after`: the text
+    just before and after the cursor (two characters are enough)."""
+    if not after or after.startswith("\n") or (before and not before.endswith("\n")):
+        return ""
+    return "\n\n" if not before or before.endswith("\n\n") else "\n"
 
 
 def _raw_slice(document: QTextDocument, start: int, end: int) -> str:

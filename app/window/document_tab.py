@@ -32,6 +32,7 @@ HIGHLIGHT_MAX_CHARS = 4_000_000
 # at 900k on the project's machine (tests/bench/gui_latency.py, the md-preview document sits just below this).
 PREVIEW_MAX_CHARS = 300_000
 _NOTHING = object()  # no disk change accepted yet
+REWRITE_IN_PROGRESS = "A rewrite is in progress: Enter accepts it, Esc cancels it; then save"
 
 
 class Notice(QFrame):
@@ -102,6 +103,7 @@ class DocumentTab(QWidget):
         self.editor.document().modificationChanged.connect(lambda _: self.titleChanged.emit(self.title()))
         self.editor.textChanged.connect(self._on_text_changed)
         self.find_bar.message.connect(self.message)
+        self.editor.statusChanged.connect(self._on_editor_status)
         self._file_changed()
         if buffer.mixed_newlines:
             self.notice.show_message(buffer.mixed_newline_notice())
@@ -190,9 +192,15 @@ class DocumentTab(QWidget):
     def _ready_to_save(self) -> bool:
         session = self.editor.session
         if session is not None and session.active:
-            self._fail("A rewrite is in progress: Enter accepts it, Esc cancels it; then save")
+            self.notice.show_message(REWRITE_IN_PROGRESS)  # above the editor only, until the rewrite ends
             return False
         return True
+
+    def _on_editor_status(self, _text: str) -> None:
+        # Every end of a rewrite changes the editor's status line: the notice goes when it is no longer true.
+        session = self.editor.session
+        if self.notice.label.text() == REWRITE_IN_PROGRESS and not (session is not None and session.active):
+            self.notice.hide()
 
     def _write(self, path: str | None) -> bool:
         old_path = self.buffer.path

@@ -122,7 +122,9 @@ class MainWindow(QMainWindow):
         return tab
 
     def _on_status(self, text: str) -> None:
-        self.run_label.setText(text)
+        # Only the tab in view speaks here: a run or note in another tab is not about what the user sees.
+        if self.sender() is self.editor:
+            self.run_label.setText(text)
 
     def _on_journal_problem(self, text: str) -> None:
         self.journal_label.setText(text)
