@@ -165,3 +165,18 @@ def test_a_file_restored_by_the_session_and_by_recovery_opens_once(qtbot, ini, f
     assert sorted(_paths(second)) == [files["a.txt"], files["b.py"]]
     assert second.tab is a and a.editor.raw_text() == entry.text  # the unsaved text is shown, not the disk's
     close_window(qtbot, second)
+
+
+def test_a_file_that_shrank_since_gets_its_caret_and_scroll_clamped(qtbot, ini, files):
+    first = _start(qtbot, ini, [files["b.py"]])
+    _show(qtbot, first)
+    _place(first.editor, 520, 5, 505)
+    _close(qtbot, first)
+    files["b.py"].write_text("short\nfile\n")
+
+    second = _start(qtbot, ini)
+    _show(qtbot, second)
+    assert _paths(second) == [files["b.py"]]
+    assert second.editor.textCursor().position() == len("short\nfile\n")
+    assert second.editor.firstVisibleBlock().blockNumber() == 0
+    close_window(qtbot, second)
