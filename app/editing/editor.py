@@ -23,6 +23,9 @@ Keys:
 - Status: a line that describes the run or the review is replaced as they move on; a note about what happened
   ("Accepted 2 of 2 changes", "Cancelled") is cleared by the next edit of the text (undo included).
 - Ctrl+Z / Ctrl+Shift+Z: cancel the run first, then undo/redo the user's own history.
+
+Drops: files (file:// URLs) are not text: `filesDropped` hands them to the window, which opens them in tabs, and
+the document is untouched; any other drop inserts its text at the drop point, under the draft like typing.
 """
 
 from __future__ import annotations
@@ -108,11 +111,13 @@ class Editor(CodeEditor):
         statusChanged(str): the run's status line (step n/max, tokens/s, elapsed, hints).
         draftShown(Draft): a draft was shown in place (at most one per frame).
         runFinished(EditResult): a run's result arrived (any run of this editor, superseded ones included).
+        filesDropped(list[str]): local files were dropped here, to be opened (nothing was inserted).
     """
 
     statusChanged = Signal(str)
     draftShown = Signal(object)
     runFinished = Signal(object)
+    filesDropped = Signal(list)
 
     def __init__(self, bridge: EngineBridge, document_id: str, parent=None) -> None:
         super().__init__(parent)
@@ -443,7 +448,23 @@ class Editor(CodeEditor):
         else:
             super().inputMethodEvent(event)
 
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()  # no drop caret: nothing will be inserted
+        else:
+            super().dragEnterEvent(event)
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+        else:
+            super().dragMoveEvent(event)
+
     def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if paths := dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+            self.filesDropped.emit(paths)
+            return
         session = self.session
         if self._in_edit or session is None or not session.active:
             super().dropEvent(event)
@@ -524,6 +545,12 @@ class Editor(CodeEditor):
             self._say("Rewrite stopped: you edited the span", "note")
         self._refresh()
         self._place_floats()
+
+
+def dropped_files(mime) -> list[str]:
+    """The local paths a drop carries when every URL in it is a local file (a link from a browser is text)."""
+    urls = mime.urls() if mime is not None and mime.hasUrls() else []
+    return [url.toLocalFile() for url in urls] if urls and all(url.isLocalFile() for url in urls) else []
 
 
 def _count(n: int, noun: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 import qasync
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from app.event_loop import use_loop
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
     with loop:
         instance = InstanceServer(parent=app)
         instance.listen()  # False (no hand-over for later starts) is not a reason to refuse to start
-        window = create_main_window(paths)
+        window = start_window(paths)
         instance.openRequested.connect(window.open_handed_over)
         window.show()
         # Modal questions run from a Qt callback, not inside an asyncio task (a nested event loop there
@@ -38,9 +38,19 @@ def main(argv: list[str] | None = None) -> int:
             loop.run_until_complete(window.closed)
         except RuntimeError:  # Qt quit on its own (the session ends): keep the text, stop what can be stopped
             window.keeper.flush()
+            window.save_session()
             window.bridge.cancel()
         instance.close()
     return 0
+
+
+def start_window(paths: list[str], settings: QSettings | None = None) -> MainWindow:
+    """The window a start shows: the files named, or with none the last session's files (named files replace
+    the session rather than join it, as `code FILE` does; the geometry comes back either way)."""
+    window = create_main_window(paths, settings)
+    if not paths:
+        window.restore_session()
+    return window
 
 
 def _greet(window: MainWindow) -> None:

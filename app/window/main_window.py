@@ -29,11 +29,12 @@ from PySide6.QtWidgets import (
 from app.event_loop import gui_loop
 from app.window.document_tab import DocumentTab
 from app.window.first_start_notice import show_first_start_notice
-from app.editing.editor import Editor
+from app.editing.editor import Editor, dropped_files
 from app.rewrite.bridge import EngineBridge
 from app.storage.journal import Journal, JournalEntry, JournalKeeper, kept_message
 from app.window.model_manager import ModelManager
 from app.storage.recent_files import RecentFiles
+from app.storage.session_state import SavedTab, SessionState
 from app.storage.settings import Settings, apply_theme
 from app.window.settings_dialog import SettingsDialog
 from app.storage.text_buffer import TextBuffer
@@ -68,6 +69,11 @@ class MainWindow(QMainWindow):
         self.recent = RecentFiles(self.settings)
         self.setWindowTitle("Redraft")
         self.resize(900, 600)
+        layout = SessionState.load(self.settings)  # the files come back only by restore_session()
+        self.restoreGeometry(layout.geometry)
+        self.restoreState(layout.window_state)
+        self._preview_split = list(layout.preview_split)
+        self.setAcceptDrops(True)  # files dropped on the tab bar or the status bar open too
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
         self.tabs.setTabsClosable(True)
@@ -116,6 +122,11 @@ class MainWindow(QMainWindow):
         tab.titleChanged.connect(lambda title, tab=tab: self.tabs.setTabText(self.tabs.indexOf(tab), title))
         tab.message.connect(lambda text: self.statusBar().showMessage(text, 10000))
         tab.infoChanged.connect(lambda tab=tab: tab is self.tabs.currentWidget() and self._on_current_tab())
+        tab.editor.filesDropped.connect(self.open_dropped)
+        for widget in (tab.preview, tab.preview.viewport()):
+            widget.setAcceptDrops(False)  # read-only: files dropped on the preview go on to the window
+        if self._preview_split and tab.preview.isVisibleTo(tab):
+            tab.splitter.setSizes(self._preview_split)
         self.tabs.setCurrentIndex(self.tabs.addTab(tab, tab.title()))
         self._apply_to_editor(tab.editor)
         self.keeper.watch(tab)
@@ -196,6 +207,7 @@ class MainWindow(QMainWindow):
         self._shut_down = True
         for index in range(self.tabs.count()):
             self.tabs.widget(index).editor.cancel_rewrite()
+        self.save_session()  # after the cancels: carets and scroll in the user's text, not in a draft
         if self.loading is not None:
             self.loading.cancel()
         if self.model_manager is not None:
@@ -261,6 +273,46 @@ class MainWindow(QMainWindow):
             tab.editor.document().setModified(True)
         self.keeper.flush()  # journaled at once: a kill right after restoring must not lose it
         return len(entries)
+
+    # -- the session (app/storage/session_state.py) -----------------------------------------------------
+
+    def restore_session(self) -> int:
+        """Reopen the last session's files at their caret and scroll (a start without paths); files gone or
+        unreadable are skipped with one status line, never a dialog. Returns the number reopened."""
+        state, shown, skipped = SessionState.load(self.settings), None, []
+        for index, saved in enumerate(state.tabs):
+            errors = len(self.errors)
+            if not self.open_file(saved.path):
+                del self.errors[errors:]  # not shown as a dialog by the greeting
+                skipped.append(Path(saved.path).name)
+                continue
+            editor, document = self.editor, self.editor.document()
+            cursor = editor.textCursor()
+            cursor.setPosition(min(saved.cursor, document.characterCount() - 1))  # the file may have shrunk
+            editor.setTextCursor(cursor)
+            top = document.findBlockByNumber(min(saved.top_line, document.blockCount() - 1))
+            editor.verticalScrollBar().setValue(top.firstLineNumber())  # after the caret, which scrolls
+            shown = self.tab if index == state.current else shown
+        if shown is not None:
+            self.tabs.setCurrentWidget(shown)
+        if skipped:
+            names = ", ".join(skipped)
+            self.statusBar().showMessage(f"Not reopened from the last session (gone or unreadable): {names}", 15000)
+        return len(state.tabs) - len(skipped)
+
+    def save_session(self) -> None:
+        """Store the file-backed tabs, their caret and scroll, the current tab, the geometry and the splitter."""
+        tabs, current, split = [], 0, ()
+        for index in range(self.tabs.count()):
+            tab = self.tabs.widget(index)
+            if tab.preview.isVisibleTo(tab) and (not split or tab is self.tabs.currentWidget()):
+                split = tuple(tab.splitter.sizes())
+            if tab.buffer.path is None:
+                continue  # untitled text is the journal's
+            current = len(tabs) if tab is self.tabs.currentWidget() else current
+            top = tab.editor.firstVisibleBlock().blockNumber()
+            tabs.append(SavedTab(str(tab.buffer.path), tab.editor.textCursor().position(), top))
+        SessionState(tuple(tabs), current, self.saveGeometry(), self.saveState(), split).save(self.settings)
 
     def edit_preferences(self) -> None:
         dialog = SettingsDialog(self.preferences, self)
@@ -333,6 +385,29 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isMinimized() else self.show()
         self.raise_()
         self.activateWindow()
+
+    def open_dropped(self, paths: list[str]) -> None:
+        """Files dropped on the editor or the window open in tabs; a folder or a file that cannot be opened
+        (binary, too big) is named in one status line and nothing is inserted anywhere."""
+        refused = []
+        for path in paths:
+            if os.path.isdir(path):
+                refused.append(f"{path} is a folder: drop files to open them")
+            elif not self.open_file(path):
+                refused.append(self.errors[-1])
+        if refused:
+            self.statusBar().showMessage(" · ".join(refused), 10000)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name: drops beside the editor (tab bar, preview)
+        if dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+
+    dragMoveEvent = dragEnterEvent  # noqa: N815 - Qt's name
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if paths := dropped_files(event.mimeData()):
+            event.acceptProposedAction()
+            self.open_dropped(paths)
 
     def open_file(self, path: str) -> bool:
         """Open `path` in a new tab (or show its tab); False and a message in `errors` when it cannot be read."""
