@@ -44,6 +44,7 @@ def benchmarks() -> list[tuple[str, list[str]]]:
     if (ROOT / "tests" / "bench" / "gui_latency.py").exists():
         runs.insert(2, ("gui_latency", []))
     runs.insert(3, ("perceived_speed", []))
+    runs.append(("quality", ["--half", "both"]))
     return runs
 
 
@@ -154,6 +155,13 @@ def targets(results: dict) -> list[str]:
                      mark(r["met"]["first_paint"])])
         rows.append([f"Bundled model, Enter to a sentence's final text <= {t['sentence_final_ms'] / 1e3:g} s (p50)",
                      f"{cases['sentence']['final_ms']['p50']} ms", mark(r["met"]["sentence_final"])])
+    qu = results.get("quality", {})
+    if qu.get("ok"):
+        for name, (passed, total), goal in quality_targets(qu["result"]):
+            rows.append([f"Bundled model, held-out {name} >= {goal:.0%}", f"{passed}/{total}",
+                         mark(total and passed / total >= goal)])
+        leaks = qu["result"]["models"][0]["summary"]["leaks"]
+        rows.append(["Bundled model, prompt text leaked in any case: 0", str(leaks), mark(leaks == 0)])
     gpu = results.get("gpu_full_size", {})
     if gpu.get("ok"):
         r = gpu["result"]
@@ -365,6 +373,29 @@ def gui_latency(entry: dict) -> list[str]:
     return out + table(["document", *keys], [[name, *(d.get(k, "") for k in keys)] for name, d in documents.items()])
 
 
+def quality_targets(report: dict) -> list[tuple[str, tuple[int, int], float]]:
+    """Issue 13's targets on the held-out half: corrections and fills together, shortening."""
+    kinds = report["models"][0]["summary"]["kinds"]
+
+    def held_out(*names: str) -> tuple[int, int]:
+        rates = [kinds[n]["held-out"] for n in names if n in kinds]
+        return sum(r["passed"] for r in rates), sum(r["total"] for r in rates)
+
+    return [("corrections and fills", held_out("spelling", "grammar", "fill-prose", "fill-code"), 0.7),
+            ("shortening", held_out("shorter"), 0.5)]
+
+
+def quality(entry: dict) -> list[str]:
+    if not entry.get("ok"):
+        return failed("quality", entry)
+    from tests.bench.quality.table import markdown
+
+    return ["`python -m tests.bench.quality --half both`: real edit cases through the real engine with the bundled "
+            "model, scored automatically (tests/bench/quality/scoring.py). Prompts and defaults were chosen on the "
+            "tuning half only; the held-out half is the judge. Pass rates say how often this model's edit is right "
+            "by the scorer's rules, not how good the editor is with a larger model.", "", markdown(entry["result"]), ""]
+
+
 def perceived_speed(entry: dict) -> list[str]:
     if not entry.get("ok"):
         return failed("perceived_speed", entry)
@@ -443,6 +474,8 @@ def write(results: dict, info: dict) -> None:
         lines += ["## GUI latency during a rewrite", "", *gui_latency(results["gui_latency"])]
     if "perceived_speed" in results:
         lines += ["## Perceived speed with the bundled model", "", *perceived_speed(results["perceived_speed"])]
+    if "quality" in results:
+        lines += ["## Quality with the bundled model", "", *quality(results["quality"])]
     DOC.parent.mkdir(exist_ok=True)
     DOC.write_text("\n".join(lines).rstrip() + "\n")
 

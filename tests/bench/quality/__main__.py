@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).write_text(text + "\n", encoding="utf-8")
     if args.json:
-        print(text)
+        print(json.dumps(report, ensure_ascii=False))  # one line: tests/bench/report.py reads the last JSON line
     if args.markdown:
         print(markdown(report))
     if not (args.json or args.markdown):
