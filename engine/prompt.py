@@ -94,6 +94,8 @@ def build_context(
 
     Each side may use half of what the span leaves; what one side does not need goes to the other.
     """
+    if request.mode != "fill" and not request.span.strip():
+        raise RequestError("the selection is only whitespace: select the text to rewrite")
     span_tokens = count_tokens(request.span) if request.span else 0
     if span_tokens > budget:
         raise RequestError(

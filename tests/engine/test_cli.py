@@ -83,12 +83,12 @@ def test_piped_through_a_real_pipe_prints_only_the_text(tmp_path, checkpoint):
     done = subprocess.run(
         [sys.executable, "-m", "engine.cli", "rewrite", str(path), "--start", "1:7", "--end", "1:11", "--steps", "2",
          "--in-place"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        capture_output=True, timeout=300, cwd=ROOT,  # bytes: text=True would turn a lone "\r" into "\n"
         env={**os.environ, MODEL_ENV: str(checkpoint), "PYTHONPATH": str(ROOT)},
     )
-    assert (done.returncode, done.stderr) == (0, "")
-    # newline="" on both sides: the random model's text may hold a lone "\r".
-    assert done.stdout.encode() == spliced(path, text, 6, 10).encode()
+    assert (done.returncode, done.stderr) == (0, b"")
+    # newline="" when reading the file too: the random model's text may hold a lone "\r".
+    assert done.stdout == spliced(path, text, 6, 10).encode()
 
 
 # -- LINE:COL: 1-based lines and columns (code points), as editors show them ------------------------------------
@@ -178,8 +178,9 @@ def test_text_outside_the_span_is_byte_identical(tmp_path, capsys, text, data):
     path.write_bytes(text.encode("utf-8"))
     code, out, err = run(capsys, "rewrite", path, "--start", start, "--end", end, "--steps", 2, "--seed", 0,
                          "--in-place", "--json")
-    if code == 2:  # a span longer than the tiny model's 32-token canvas is refused, and nothing is written
-        assert "over this model's canvas of 32 tokens" in err and path.read_bytes() == text.encode("utf-8")
+    if code == 2:  # a span longer than the tiny model's 32-token canvas, or only whitespace, is refused
+        refused = "only whitespace" if not text[start:end].strip() else "over this model's canvas of 32 tokens"
+        assert refused in err and path.read_bytes() == text.encode("utf-8")  # and nothing is written
         return
     assert code == 0, err
     written = path.read_bytes()

@@ -19,7 +19,7 @@ lines = st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), ma
 
 
 @settings(max_examples=200, deadline=None)
-@given(before=lines, span=st.text(min_size=1, max_size=20), after=lines, budget=st.integers(1, 400))
+@given(before=lines, span=st.text(min_size=1, max_size=20).filter(str.strip), after=lines, budget=st.integers(1, 400))
 def test_context_respects_budget_and_cuts_at_line_boundaries(before, span, after, budget):
     head, tail = "\n".join(before), "\n".join(after)
     text = head + span + tail
@@ -119,3 +119,10 @@ def test_a_long_line_without_spaces_is_cut_by_characters():
     ctx = build_context(EditRequest(text, 100_000, 100_004), count, 100)
     assert ctx.before and set(ctx.before) == {"x"} and ctx.after and set(ctx.after) == {"y"}
     assert ctx.context_tokens <= 100
+
+
+@pytest.mark.parametrize("span", [" ", "\n\n", "\t \u3000"])
+def test_a_span_of_only_whitespace_is_refused_with_one_line(span):
+    text = f"before{span}after"
+    with pytest.raises(RequestError, match="^the selection is only whitespace: select the text to rewrite$"):
+        build_context(EditRequest(text, 6, 6 + len(span)), len)

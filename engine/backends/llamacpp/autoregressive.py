@@ -28,6 +28,7 @@ import numpy as np
 
 from engine.chat_template import ChatTemplate
 from engine.backends.llamacpp.runtime import (
+    about_words,
     capture_llama_logs,
     default_threads,
     largest_fitting,
@@ -245,6 +246,12 @@ class LlamaAutoregressiveBackend:
         alone; the context gets what is left after the rewrite's room, at most the request's budget."""
         n_ctx = self._n_ctx
         span_tokens = self.count_tokens(request.span)
+        if self.small and request.mode != "fill" and span_tokens > prompt_shapes.SMALL_SPAN_TOKENS:
+            most = prompt_shapes.SMALL_SPAN_TOKENS
+            raise RequestError(
+                f"the selection is {span_tokens:,} tokens; this small model rewrites at most {most} at once "
+                f"(about {about_words(most)} words): select less, or choose a larger model"
+            )
         bare = self._render(build_context(request, self.count_tokens, span_tokens), cancel_event)[0]
         overhead = len(bare) - span_tokens
 

@@ -28,6 +28,10 @@ Shape = Literal["examples", "short-chat", "document"]
 # On disk, about 1.5B parameters at 4 bits: the models measured here that cannot use the marked document are
 # far below it (SmolLM2-135M 98 MB, Gemma 3 270M 253 MB); 4B instruct models (2.5 GB at Q4) get the document.
 SMALL_MODEL_BYTES = 1 << 30
+# A small model's rewrite goes wrong long before its context is full (it drops and invents sentences): a span
+# over this is refused with a message rather than rewritten badly or cut silently. 256 tokens is about two
+# paragraphs, the longest span of the quality benchmark's prose cases.
+SMALL_SPAN_TOKENS = 256
 # Small models use only the nearest context: a fill continues at most this many tokens before the cursor.
 SMALL_FILL_CONTEXT = 512
 

@@ -146,3 +146,32 @@ def test_a_fill_between_sentences_stays_on_its_line_and_ends_its_sentence(smol):
     result = smol.edit(EditRequest(text, at, at, mode="fill", seed=0))
     assert result.ok and "\n" not in result.text and not result.text.startswith(" ")
     assert result.text.rstrip()[-1:] in ".!?" or result.stop_reason == "length"
+
+
+# -- bad input with the bundled model: a clear line or a usable edit, never a silent cut or leaked prompt ---
+
+
+def test_a_whitespace_span_is_refused_in_one_line(smol):
+    text = "First paragraph.\n\n   \n\nSecond paragraph.\n"
+    start = text.index("   ")
+    result = smol.edit(EditRequest(text, start - 1, start + 4, instruction="fix it"))
+    assert (result.stop_reason, result.error) == ("error", "the selection is only whitespace: select the text to rewrite")
+
+
+def test_a_whole_document_selection_is_a_clear_message_not_a_silent_cut(smol):
+    text = "\n\n".join(f"Paragraph {n} says teh same thing agian, with a few typos in it." for n in range(40))
+    result = smol.edit(EditRequest(text, 0, len(text), instruction="fix the typos"))
+    assert result.stop_reason == "error" and "\n" not in result.error
+    assert "this small model rewrites at most 256" in result.error and "select less" in result.error
+
+
+@pytest.mark.parametrize("instruction", ["", "corrige les fautes d'orthographe", "修正拼写错误"])
+def test_an_empty_or_foreign_instruction_gives_an_edit_or_the_one_line_never_prompt_text(smol, instruction):
+    start = DOC.index("Teh")
+    end = DOC.index("\n", start)
+    result = smol.edit(EditRequest(DOC, start, end, instruction=instruction, seed=0))
+    if result.stop_reason == "error":
+        assert result.error == "the model returned nothing usable; the text is unchanged" or "prompt text" in result.error
+    else:
+        assert result.text.strip() and "\n" not in result.text.strip()
+        assert "<redraft" not in result.text and (not instruction or instruction not in result.text)
