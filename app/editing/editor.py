@@ -27,7 +27,7 @@ import unicodedata
 
 from PySide6.QtCore import QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QTextEdit
+from PySide6.QtWidgets import QMenu, QTextEdit
 
 from app.editing.code_editor import CodeEditor
 from app.rewrite.bridge import EngineBridge
@@ -347,6 +347,20 @@ class Editor(CodeEditor):
             self._guarded(lambda: super(Editor, self).keyPressEvent(event))
         else:
             super().keyPressEvent(event)
+
+    def context_menu(self) -> QMenu:
+        """The right-click menu: Qt's standard entries, then "Rewrite selection…" (what Ctrl+J does)."""
+        menu = self.createStandardContextMenu()
+        menu.addSeparator()
+        keys = QKeySequence("Ctrl+J").toString(QKeySequence.SequenceFormat.NativeText)
+        rewrite = menu.addAction(f"Rewrite selection…\t{keys}", self.open_instruction_box)
+        rewrite.setEnabled(self.textCursor().hasSelection())
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        menu = self.context_menu()
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     # Every other way text reaches the document goes under the draft too (DESIGN.md, "Reliability").
 
