@@ -36,7 +36,7 @@ class Command:
     enabled: whether it applies now; checked: for a toggle, its state now (None: not a toggle)."""
 
     menu: str
-    name: str
+    name: str  # as the menu shows it, "&" before a mnemonic letter
     run: Callable[[], object]
     keys: tuple[str, ...] = ()
     shown: str = ""
@@ -47,8 +47,8 @@ class Command:
 
     @property
     def label(self) -> str:
-        """The name as the palette and the shortcut list show it: "View: Theme: Dark"."""
-        return ": ".join(part for part in (self.menu, self.submenu, self.name) if part)
+        """The name as the palette and the shortcut list show it: "View: Theme: Dark" (no "&" mnemonics)."""
+        return ": ".join(part.replace("&", "") for part in (self.menu, self.submenu, self.name) if part)
 
     def key_text(self) -> str:
         if self.keys:
@@ -145,12 +145,12 @@ def window_commands(window) -> list[Command]:
         )
 
     return [
-        Command("File", "New", w.new_tab, ("Ctrl+N",)),
-        Command("File", "Open…", w.open_dialog, ("Ctrl+O",)),
-        Command("File", "Save", w.save, ("Ctrl+S",)),
-        Command("File", "Save As…", w.save_as, ("Ctrl+Shift+S",)),
-        Command("File", "Close Tab", lambda: w.close_tab(w.tabs.currentIndex()), ("Ctrl+W",)),
-        Command("File", "Quit", w.close, ("Ctrl+Q",), section=True),  # closeEvent asks about unsaved tabs
+        Command("File", "&New", w.new_tab, ("Ctrl+N",)),
+        Command("File", "&Open…", w.open_dialog, ("Ctrl+O",)),
+        Command("File", "&Save", w.save, ("Ctrl+S",)),
+        Command("File", "Save &As…", w.save_as, ("Ctrl+Shift+S",)),
+        Command("File", "&Close Tab", lambda: w.close_tab(w.tabs.currentIndex()), ("Ctrl+W",)),
+        Command("File", "&Quit", w.close, ("Ctrl+Q",), section=True),  # closeEvent asks about unsaved tabs
         Command("Edit", "Undo", lambda: editor().undo(), ("Ctrl+Z",),
                 enabled=lambda: rewriting() or editor().document().isUndoAvailable()),
         Command("Edit", "Redo", lambda: editor().redo(), ("Ctrl+Shift+Z",),
