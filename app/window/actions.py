@@ -22,7 +22,10 @@ from PySide6.QtWidgets import QMenu, QMenuBar, QWidget
 
 from app.storage.settings import THEMES
 
-MENUS = {"File": "&File", "Edit": "&Edit", "View": "&View", "Rewrite": "Re&write", "Help": "&Help"}  # Alt+R is Try Again
+# "Re&write", not "&Rewrite": Alt+R is Try Again.
+MENUS = {
+    "File": "&File", "Edit": "&Edit", "View": "&View", "Rewrite": "Re&write", "Settings": "&Settings", "Help": "&Help",
+}
 
 
 def _always() -> bool:
@@ -166,7 +169,6 @@ def window_commands(window) -> list[Command]:
         Command("Edit", "Find Next", lambda: _find_bar(w, "find_next"), ("F3",)),
         Command("Edit", "Find Previous", lambda: _find_bar(w, "find_previous"), ("Shift+F3",)),
         Command("Edit", "Go to Line…", w.go_to_line.open, ("Ctrl+G",), section=True),
-        Command("Edit", "Preferences…", w.edit_preferences, ("Ctrl+,",), section=True),
         Command("View", "Word Wrap", lambda: w.set_view(word_wrap=not w.view.word_wrap), ("Alt+Z",),
                 checked=lambda: w.view.word_wrap),
         Command("View", "Zoom In", lambda: w.zoom(+1), ("Ctrl++", "Ctrl+="), section=True),
@@ -186,7 +188,8 @@ def window_commands(window) -> list[Command]:
         Command("Rewrite", "Keep Change", lambda: editor().bar.keep.emit(), shown="Y", enabled=reviewing,
                 section=True),
         Command("Rewrite", "Drop Change", lambda: editor().bar.drop.emit(), shown="N", enabled=reviewing),
-        Command("Rewrite", "Models…", w.open_model_manager, section=True),
+        Command("Settings", "Preferences…", w.edit_preferences, ("Ctrl+,",)),
+        Command("Settings", "Models…", w.open_model_manager),
         Command("Help", "Keyboard Shortcuts", w.show_shortcuts, ("F1",)),
         Command("Help", "About Redraft", w.show_about),
     ]

@@ -7,14 +7,36 @@ Commands that do not apply now are listed greyed and are not run.
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QKeyEvent
-from PySide6.QtWidgets import QListWidget, QListWidgetItem, QWidget
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QKeyEvent, QPalette
+from PySide6.QtWidgets import QListWidget, QListWidgetItem, QStyle, QStyledItemDelegate, QWidget
 
 from app.window.actions import Command, CommandSet
 from app.window.quick_input import QuickInput
 
 VISIBLE_ROWS = 12
+KEYS_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class _KeysDelegate(QStyledItemDelegate):
+    """Draws the command's keys right-aligned after its name, in the placeholder colour."""
+
+    def sizeHint(self, option, index) -> QSize:  # noqa: N802 - Qt's name
+        size = super().sizeHint(option, index)
+        return QSize(size.width(), option.fontMetrics.height() + 6)
+
+    def paint(self, painter, option, index) -> None:
+        super().paint(painter, option, index)
+        keys = index.data(KEYS_ROLE)
+        if not keys:
+            return
+        selected = option.state & QStyle.StateFlag.State_Selected
+        role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.PlaceholderText
+        painter.save()
+        painter.setPen(option.palette.color(role))
+        align = Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter
+        painter.drawText(option.rect.adjusted(0, 0, -8, 0), align, keys)
+        painter.restore()
 
 
 def matches(query: str, label: str) -> int | None:
@@ -40,6 +62,8 @@ class CommandPalette(QuickInput):
         self._commands = commands  # a callable giving the CommandSet (it is built after the palette)
         self.list = QListWidget()
         self.list.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # the keys stay in the line
+        self.list.setItemDelegate(_KeysDelegate(self.list))
+        self.list.setUniformItemSizes(True)
         self.list.itemActivated.connect(lambda _item: self.submit())
         self.list.itemClicked.connect(lambda _item: self.submit())
         self.layout_.addWidget(self.list)
@@ -59,18 +83,18 @@ class CommandPalette(QuickInput):
 
     def _filter(self, text: str) -> None:
         commands = self.command_set
-        ranked = [(rank, index, c) for index, c in enumerate(commands.commands) if (rank := matches(text, c.label)) is not None]
+        ranked = [(matches(text, c.label), index, c) for index, c in enumerate(commands.commands)]
         self.list.clear()
-        for _rank, _index, command in sorted(ranked, key=lambda r: r[:2]):
-            keys = command.key_text()
-            item = QListWidgetItem(f"{command.label}    {keys}" if keys else command.label)
+        for _rank, _index, command in sorted((r for r in ranked if r[0] is not None), key=lambda r: r[:2]):
+            item = QListWidgetItem(command.label)
             item.setData(Qt.ItemDataRole.UserRole, command)
+            item.setData(KEYS_ROLE, command.key_text())
             if not commands.action(command.label).isEnabled():
                 item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsEnabled)
             self.list.addItem(item)
         self._highlight(0, 1)
         rows = min(max(self.list.count(), 1), VISIBLE_ROWS)
-        self.list.setFixedHeight(rows * max(self.list.sizeHintForRow(0), 16) + 2 * self.list.frameWidth())
+        self.list.setFixedHeight(rows * (self.list.fontMetrics().height() + 6) + 2 * self.list.frameWidth())
         if self.isVisible():
             self.place()
 

@@ -2,6 +2,8 @@
 
 from PySide6.QtCore import Qt
 
+from app.window.command_palette import KEYS_ROLE
+
 
 def _open(qtbot, window):
     mods = Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
@@ -19,9 +21,11 @@ def test_it_lists_every_command_with_its_keys(qtbot, shown_window):
     palette = _open(qtbot, shown_window)
     commands = shown_window.commands.commands
     assert _labels(palette) == [c.label for c in commands]
-    texts = [palette.list.item(row).text() for row in range(palette.list.count())]
-    assert "Rewrite: Rewrite / Refine / Fill…    Ctrl+J" in texts
-    assert "Edit: Go to Line…    Ctrl+G" in texts and "Rewrite: Keep Change    Y" in texts
+    rows = [palette.list.item(row) for row in range(palette.list.count())]
+    keys = {item.text(): item.data(KEYS_ROLE) for item in rows}
+    assert keys["Rewrite: Rewrite / Refine / Fill…"] == "Ctrl+J" and keys["Edit: Go to Line…"] == "Ctrl+G"
+    assert keys["Rewrite: Keep Change"] == "Y" and keys["View: Zoom In"] == "Ctrl++, Ctrl+="
+    assert keys["Help: About Redraft"] == ""
 
 
 def test_filtering_zoom_lists_the_three_zoom_commands_and_enter_runs_one(qtbot, shown_window):

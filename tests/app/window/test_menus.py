@@ -11,7 +11,7 @@ from app.window.main_window import create_main_window
 from engine import MODEL_ENV
 from tests.app import close_window
 
-MENU_TITLES = ["&File", "&Edit", "&View", "Re&write", "&Help"]
+MENU_TITLES = ["&File", "&Edit", "&View", "Re&write", "&Settings", "&Help"]
 
 
 def _menu_actions(menu):
@@ -40,7 +40,7 @@ def test_every_command_is_in_a_menu_with_its_keys_as_real_shortcuts_and_in_the_h
     assert keys["Rewrite: Rewrite / Refine / Fill…"] == "Ctrl+J" and keys["Rewrite: Try Again"] == "Alt+R"
     assert keys["View: Zoom In"] == "Ctrl++, Ctrl+=" and keys["View: Reset Zoom"] == "Ctrl+0"
     assert keys["Rewrite: Keep Change"] == "Y" and keys["Rewrite: Drop Change"] == "N"
-    assert keys["Rewrite: Cancel"] == "Esc" and keys["Edit: Preferences…"] == "Ctrl+,"
+    assert keys["Rewrite: Cancel"] == "Esc" and keys["Settings: Preferences…"] == "Ctrl+,"
     # The find bar's commands (wired to tab.find_bar, built elsewhere) carry their keys.
     assert [keys[f"Edit: {name}"] for name in ("Find…", "Replace…", "Find Next", "Find Previous")] == [
         "Ctrl+F", "Ctrl+H", "F3", "Shift+F3"
@@ -50,7 +50,8 @@ def test_every_command_is_in_a_menu_with_its_keys_as_real_shortcuts_and_in_the_h
 def test_review_keys_are_enabled_only_while_they_apply_and_typing_y_types_y(qtbot, shown_window):
     commands = shown_window.commands
     commands.refresh()
-    for label in ("Rewrite: Accept", "Rewrite: Cancel", "Rewrite: Try Again", "Rewrite: Keep Change", "Rewrite: Drop Change"):
+    for name in ("Accept", "Cancel", "Try Again", "Keep Change", "Drop Change"):
+        label = f"Rewrite: {name}"
         assert not commands.action(label).isEnabled(), label
     editor = shown_window.editor
     qtbot.keyClicks(editor, "yny")
@@ -92,14 +93,16 @@ def test_view_toggles_apply_to_all_tabs(qtbot, shown_window, tmp_path):
     qtbot.keyClick(window.editor, Qt.Key.Key_Z, Qt.KeyboardModifier.AltModifier)  # Word Wrap off
     assert all(t.editor.lineWrapMode() == QPlainTextEdit.LineWrapMode.NoWrap for t in tabs)
     commands.action("View: Line Numbers").trigger()
-    assert all(not t.editor.line_numbers.isVisibleTo(t.editor) and t.editor.viewportMargins().left() == 0 for t in tabs)
+    assert all(not t.editor.line_numbers.isVisibleTo(t.editor) for t in tabs)
+    assert all(t.editor.viewportMargins().left() == 0 for t in tabs)
     commands.action("View: Markdown Preview").trigger()
     assert not window.tab.preview.isVisibleTo(window.tab)
     assert window.save_as(str(tmp_path / "renamed.md"))  # the tab re-decides its preview: still off
     assert not window.tab.preview.isVisibleTo(window.tab)
     commands.refresh()
-    assert [commands.action(f"View: {n}").isChecked() for n in ("Word Wrap", "Line Numbers", "Markdown Preview")] == [False] * 3
-    for name in ("Word Wrap", "Line Numbers", "Markdown Preview"):
+    toggles = ("Word Wrap", "Line Numbers", "Markdown Preview")
+    assert [commands.action(f"View: {name}").isChecked() for name in toggles] == [False] * 3
+    for name in toggles:
         commands.action(f"View: {name}").trigger()
     assert all(t.editor.lineWrapMode() == QPlainTextEdit.LineWrapMode.WidgetWidth for t in tabs)
     assert all(t.editor.line_numbers.isVisibleTo(t.editor) and t.editor.viewportMargins().left() > 0 for t in tabs)
@@ -112,11 +115,12 @@ def test_theme_submenu_is_a_choice_of_one_that_is_stored(qtbot, shown_window):
     commands.action("View: Theme: Dark").trigger()
     assert window.preferences.theme == "dark" and Settings.load(window.settings).theme == "dark"
     commands.refresh()
-    assert [commands.action(f"View: Theme: {n}").isChecked() for n in ("System", "Light", "Dark")] == [False, False, True]
+    themes = ("System", "Light", "Dark")
+    assert [commands.action(f"View: Theme: {n}").isChecked() for n in themes] == [False, False, True]
     commands.action("View: Theme: System").trigger()
     commands.refresh()
     assert window.preferences.theme == "system"
-    assert [commands.action(f"View: Theme: {n}").isChecked() for n in ("System", "Light", "Dark")] == [True, False, False]
+    assert [commands.action(f"View: Theme: {n}").isChecked() for n in themes] == [True, False, False]
 
 
 def test_the_context_menu_offers_rewrite_selection(qtbot, shown_window):
@@ -166,3 +170,35 @@ def test_about_names_the_version_the_active_model_and_the_bundled_licences(qtbot
     assert "SmolLM2-135M-Instruct" in text and "Apache-2.0" in text
     box.close()
     close_window(qtbot, window)
+
+
+def test_the_rewrite_menu_drives_a_real_run_and_its_review(qtbot, tmp_path, checkpoint, monkeypatch):
+    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
+    window = create_main_window([], QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    window.show()
+    qtbot.waitExposed(window)
+    qtbot.waitUntil(lambda: window.bridge.model_info is not None, timeout=20000)
+    text = "Hello brave world, this is the span.\n"
+    editor, commands = window.editor, window.commands
+    editor.setPlainText(text)
+    editor.steps, editor.seed = 8, 7
+    cursor = editor.textCursor()
+    cursor.setPosition(6)
+    cursor.setPosition(6 + len("brave world"), cursor.MoveMode.KeepAnchor)
+    editor.setTextCursor(cursor)
+    commands.action("Rewrite: Rewrite / Refine / Fill…").trigger()
+    assert editor.box.isVisible()
+    qtbot.keyClick(editor.box.line, Qt.Key.Key_Return)
+    qtbot.waitUntil(lambda: editor.session.state != "running", timeout=15000)
+    assert editor.session.state == "done", (editor.session.state, window.run_label.text())
+    commands.refresh()
+    names = ("Accept", "Cancel", "Try Again", "Keep Change", "Drop Change")
+    assert all(commands.action(f"Rewrite: {name}").isEnabled() for name in names)
+    for _ in range(len(editor.review.hunks)):
+        commands.action("Rewrite: Drop Change").trigger()  # what N does
+    assert editor.session.state == "cancelled" and editor.toPlainText() == text
+    commands.refresh()
+    assert not any(commands.action(f"Rewrite: {name}").isEnabled() for name in names)
+    window.hide()
+    window.close()
+    qtbot.waitUntil(window.closed.done, timeout=10000)
