@@ -17,6 +17,8 @@ Keys:
 - Typing, deleting or pasting inside the span: the run stops, the original comes back and the edit is applied
   to it. Outside the span: allowed; the draft stays and the result lands at the span's current position.
 - Ctrl+Z / Ctrl+Shift+Z: cancel the run first, then undo/redo the user's own history.
+- The right-click menu ends with "Rewrite selection…" (Ctrl+J). The window's Rewrite menu shows these keys
+  too (app/window/actions.py) but never binds Enter, Tab, Esc, Y or N: they stay the editor's, as above.
 """
 
 from __future__ import annotations

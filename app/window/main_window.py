@@ -1,5 +1,8 @@
 """The main window: tabs of documents, the menus, the status bar and the model; `create_main_window` builds it.
 
+The menus, the command palette (Ctrl+Shift+P) and Help > Keyboard Shortcuts are built from one list of
+commands, app/window/actions.py; the View options (wrap, zoom, preview, line numbers) apply to every tab.
+
 One tab per file, each an `Editor` that rewrites in place with Ctrl+J (see app/editing/editor.py for the keys). The
 window owns the `EngineBridge`: the model (`engine.chosen_model()`) starts loading as a task on the asyncio loop
 when the window is built; `aclose()` stops the engine with a time limit when the window closes.
@@ -324,7 +327,9 @@ class MainWindow(QMainWindow):
         """Zoom every tab `step` points in or out; 0 resets to the preferences' size."""
         if step:
             self.view.zoom_by(step, self.preferences.font())
-        self.set_view(zoom=self.view.zoom if step else 0)
+        else:
+            self.view.zoom = 0
+        self.set_view()
 
     def set_theme(self, theme: str) -> None:
         self.apply_preferences(dataclasses.replace(self.preferences, theme=theme))
