@@ -14,7 +14,7 @@ into plain spaces and U+2028 into newlines, which would silently change a saved 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRect, QSize, Qt
+from PySide6.QtCore import QEvent, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette, QTextFormat
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
 
@@ -36,11 +36,11 @@ class CodeEditor(QPlainTextEdit):
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
-        self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
         self._overlays: dict[str, list[QTextEdit.ExtraSelection]] = {"find": [], "rewrite": []}  # drawn in this order
         self._margin = -1
+        self._numbers_shown = True
         self.line_numbers = _LineNumbers(self)
+        self.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))  # sets the tab stops too
         self.blockCountChanged.connect(self._update_margin)
         self.updateRequest.connect(self._on_update_request)
         self.cursorPositionChanged.connect(self._show_selections)
@@ -77,7 +77,18 @@ class CodeEditor(QPlainTextEdit):
 
     # -- line numbers ------------------------------------------------------------------------------------
 
+    def set_line_numbers_visible(self, visible: bool) -> None:
+        """Show or hide the line numbers (View > Line Numbers); hidden, they take no margin."""
+        self._numbers_shown = visible
+        self.line_numbers.setVisible(visible)
+        self._update_margin()
+
+    def line_numbers_visible(self) -> bool:
+        return self._numbers_shown
+
     def line_number_width(self) -> int:
+        if not self._numbers_shown:
+            return 0
         digits = len(str(max(1, self.blockCount())))
         return 12 + self.fontMetrics().horizontalAdvance("9") * max(digits, 2)
 
@@ -86,6 +97,7 @@ class CodeEditor(QPlainTextEdit):
         if width != self._margin:  # setViewportMargins relayouts even when nothing changes: costly per update
             self._margin = width
             self.setViewportMargins(width, 0, 0, 0)
+            self._place_line_numbers()
 
     def _on_update_request(self, rect: QRect, dy: int) -> None:
         # Qt sends one of these for every re-laid-out block (a highlighting burst sends thousands): stay cheap.
@@ -96,8 +108,17 @@ class CodeEditor(QPlainTextEdit):
 
     def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().resizeEvent(event)
+        self._place_line_numbers()
+
+    def _place_line_numbers(self) -> None:
         area = self.contentsRect()
         self.line_numbers.setGeometry(QRect(area.left(), area.top(), self.line_number_width(), area.height()))
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:  # zoom: wider digits need a wider margin, tabs stay 4 spaces
+            self.setTabStopDistance(4 * self.fontMetrics().horizontalAdvance(" "))
+            self._update_margin()
 
     def paint_line_numbers(self, rect: QRect) -> None:
         painter = QPainter(self.line_numbers)

@@ -26,6 +26,8 @@ Keys:
 
 Drops: files (file:// URLs) are not text: `filesDropped` hands them to the window, which opens them in tabs, and
 the document is untouched; any other drop inserts its text at the drop point, under the draft like typing.
+- The right-click menu ends with "Rewrite selection…" (Ctrl+J). The window's Rewrite menu shows these keys
+  too (app/window/actions.py) but never binds Enter, Tab, Esc, Y or N: they stay the editor's, as above.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import unicodedata
 
 from PySide6.QtCore import QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
-from PySide6.QtWidgets import QTextEdit
+from PySide6.QtWidgets import QMenu, QTextEdit
 
 from app.editing.code_editor import CodeEditor
 from app.rewrite.bridge import EngineBridge
@@ -435,6 +437,20 @@ class Editor(CodeEditor):
             self._guarded(lambda: super(Editor, self).keyPressEvent(event))
         else:
             super().keyPressEvent(event)
+
+    def context_menu(self) -> QMenu:
+        """The right-click menu: Qt's standard entries, then "Rewrite selection…" (what Ctrl+J does)."""
+        menu = self.createStandardContextMenu()
+        menu.addSeparator()
+        keys = QKeySequence("Ctrl+J").toString(QKeySequence.SequenceFormat.NativeText)
+        rewrite = menu.addAction(f"Rewrite selection…\t{keys}", self.open_instruction_box)
+        rewrite.setEnabled(self.textCursor().hasSelection())
+        return menu
+
+    def contextMenuEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        menu = self.context_menu()
+        menu.exec(event.globalPos())
+        menu.deleteLater()
 
     # Every other way text reaches the document goes under the draft too (DESIGN.md, "Reliability").
 

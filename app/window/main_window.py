@@ -1,5 +1,8 @@
 """The main window: tabs of documents, the menus, the status bar and the model; `create_main_window` builds it.
 
+The menus, the command palette (Ctrl+Shift+P) and Help > Keyboard Shortcuts are built from one list of
+commands, app/window/actions.py; the View options (wrap, zoom, preview, line numbers) apply to every tab.
+
 One tab per file, each an `Editor` that rewrites in place with Ctrl+J (see app/editing/editor.py for the keys). The
 window owns the `EngineBridge`: the model (`engine.chosen_model()`) starts loading as a task on the asyncio loop
 when the window is built; `aclose()` stops the engine with a time limit when the window closes.
@@ -15,20 +18,27 @@ import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, Signal
-from PySide6.QtGui import QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QPushButton,
     QTabWidget,
 )
 
 from app.event_loop import gui_loop
+from app.window.about import about_box
+from app.window.actions import CommandSet, window_commands
+from app.window.command_palette import CommandPalette
+from app.window.cursor_position import CursorPosition
 from app.window.document_tab import DocumentTab
 from app.window.first_start_notice import show_first_start_notice
+from app.window.go_to_line import GoToLine
+from app.window.shortcuts_help import ShortcutsDialog
+from app.window.view_options import ViewOptions
 from app.editing.editor import Editor, dropped_files
 from app.rewrite.bridge import EngineBridge
 from app.storage.journal import Journal, JournalEntry, JournalKeeper, kept_message
@@ -81,8 +91,8 @@ class MainWindow(QMainWindow):
         self.tabs.currentChanged.connect(self._on_current_tab)
         self.setCentralWidget(self.tabs)
         self.file_label = QLabel()
-        self._build_file_menu()
-        self.menuBar().addMenu("&Settings").addAction("&Preferences…", QKeySequence("Ctrl+,"), self.edit_preferences)
+        self.position_label = CursorPosition()
+        self._build_menus()
         self.errors: list[str] = []
         self.bridge = EngineBridge()
         self.loading: asyncio.Task | None = None
@@ -98,6 +108,7 @@ class MainWindow(QMainWindow):
         self.model_label.setFlat(True)
         self.model_label.clicked.connect(self.open_model_manager)
         self.model_manager: ModelManager | None = None
+        self.statusBar().addPermanentWidget(self.position_label)
         self.statusBar().addPermanentWidget(self.file_label)
         self.statusBar().addPermanentWidget(self.run_label)
         self.statusBar().addPermanentWidget(self.model_label)
@@ -127,6 +138,8 @@ class MainWindow(QMainWindow):
             widget.setAcceptDrops(False)  # read-only: files dropped on the preview go on to the window
         if self._preview_split and tab.preview.isVisibleTo(tab):
             tab.splitter.setSizes(self._preview_split)
+        tab.infoChanged.connect(lambda tab=tab: self.view.apply(tab, self.preferences.font()))  # preview shown anew
+        self.view.apply(tab, self.preferences.font())
         self.tabs.setCurrentIndex(self.tabs.addTab(tab, tab.title()))
         self._apply_to_editor(tab.editor)
         self.keeper.watch(tab)
@@ -327,6 +340,7 @@ class MainWindow(QMainWindow):
         apply_theme(new.theme)
         for index in range(self.tabs.count()):
             self._apply_to_editor(self.tabs.widget(index).editor)
+        self.set_view()
         if (old.model, old.device) != (new.model, new.device):
             self.load_model(chosen_model(new.model or None), new.device or None)
 
@@ -346,21 +360,53 @@ class MainWindow(QMainWindow):
     def _apply_to_editor(self, editor: Editor) -> None:
         editor.steps, editor.seed = self.preferences.steps, self.preferences.seed
         editor.context_budget = self.preferences.context_budget
-        editor.setFont(self.preferences.font())
+
+    # -- menus, view and navigation (the commands are in app/window/actions.py) ---------------------------
+
+    def _build_menus(self) -> None:
+        self.view = ViewOptions()
+        self.go_to_line = GoToLine(self, lambda: self.editor)
+        self.palette = CommandPalette(self, lambda: self.commands)
+        self.shortcuts_dialog: ShortcutsDialog | None = None
+        self.commands = CommandSet(window_commands(self), self)
+        menus = self.commands.build_menus(self.menuBar())
+        self.recent_menu = QMenu("Open &Recent", self)
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        menus["File"].insertMenu(self.commands.action("File: Save"), self.recent_menu)
+
+    def set_view(self, **changes) -> None:
+        """Change View options (word_wrap, preview, line_numbers) and show every tab with them."""
+        self.view = dataclasses.replace(self.view, **changes)
+        for index in range(self.tabs.count()):
+            self.view.apply(self.tabs.widget(index), self.preferences.font())
+
+    def zoom(self, step: int) -> None:
+        """Zoom every tab `step` points in or out; 0 resets to the preferences' size."""
+        if step:
+            self.view.zoom_by(step, self.preferences.font())
+        else:
+            self.view.zoom = 0
+        self.set_view()
+
+    def set_theme(self, theme: str) -> None:
+        self.apply_preferences(dataclasses.replace(self.preferences, theme=theme))
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        if self.shortcuts_dialog is None:
+            self.shortcuts_dialog = ShortcutsDialog(self.commands.commands, self)
+        self.shortcuts_dialog.show()
+        self.shortcuts_dialog.raise_()
+        return self.shortcuts_dialog
+
+    def show_about(self) -> QMessageBox:
+        box = about_box(self.bridge.model_info, self)
+        box.show()
+        return box
 
     # -- files -------------------------------------------------------------------------------------------
 
-    def _build_file_menu(self) -> None:
-        menu = self.menuBar().addMenu("&File")
-        menu.addAction("&New", QKeySequence.StandardKey.New, lambda: self._add_tab(TextBuffer(), ""))
-        menu.addAction("&Open…", QKeySequence.StandardKey.Open, self._on_open)
-        self.recent_menu = menu.addMenu("Open &Recent")
-        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
-        menu.addAction("&Save", QKeySequence.StandardKey.Save, lambda: self.save())
-        menu.addAction("Save &As…", QKeySequence("Ctrl+Shift+S"), lambda: self.save_as())
-        menu.addAction("&Close Tab", QKeySequence("Ctrl+W"), lambda: self.close_tab(self.tabs.currentIndex()))
-        menu.addSeparator()
-        menu.addAction("&Quit", QKeySequence("Ctrl+Q"), self.close)  # closeEvent asks about unsaved tabs
+    def new_tab(self) -> DocumentTab:
+        return self._add_tab(TextBuffer(), "")
 
     def _fill_recent_menu(self) -> None:
         self.recent_menu.clear()
@@ -368,7 +414,7 @@ class MainWindow(QMainWindow):
             self.recent_menu.addAction(path, lambda path=path: self._open_interactively(path))
         self.recent_menu.setEnabled(bool(self.recent.paths()))
 
-    def _on_open(self) -> None:
+    def open_dialog(self) -> None:
         folder = str(self.tab.buffer.path.parent) if self.tab.buffer.path else ""
         path, _ = QFileDialog.getOpenFileName(self, "Open", folder)
         if path:
@@ -471,6 +517,7 @@ class MainWindow(QMainWindow):
     def _on_current_tab(self, _index: int = -1) -> None:
         tab = self.tabs.currentWidget()
         if tab is not None:
+            self.position_label.follow(tab.editor)
             self.file_label.setText(tab.describe())
             self.setWindowTitle(f"{tab.title()} — Redraft")
 
