@@ -1,4 +1,4 @@
-"""Help > About: the version, the model active now and its backend, and the licences of the bundled models."""
+"""Help > About: the version, the model active now and its backend, and the licence of the bundled model."""
 
 from __future__ import annotations
 
@@ -10,11 +10,8 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 
 from engine import ModelInfo
 
-# The models shipped as Python packages, with the terms they come under.
-BUNDLED_LICENCES = (
-    ("Gemma 3 270M", "Gemma Terms of Use", "https://ai.google.dev/gemma/terms"),
-    ("SmolLM2-135M-Instruct", "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0"),
-)
+# The model shipped as a Python package (engine/models/bundled.py), with the terms it comes under.
+BUNDLED_LICENCES = (("SmolLM2-135M-Instruct", "Apache-2.0", "https://www.apache.org/licenses/LICENSE-2.0"),)
 
 
 def version() -> str:
@@ -37,7 +34,7 @@ def about_text(info: ModelInfo | None) -> str:
         f"<h3>Redraft {html.escape(version())}</h3>"
         "<p>A local editor that rewrites a selected span in place with language models.</p>"
         f"<p>Active model: {model}</p>"
-        f"<p>Bundled models:</p><ul>{licences}</ul>"
+        f"<p>Bundled model:</p><ul>{licences}</ul>"
     )
 
 

@@ -166,7 +166,7 @@ def test_about_names_the_version_the_active_model_and_the_bundled_licences(qtbot
     text = box.text()
     assert text == about_text(info) and "Redraft 0." in text
     assert info.id in text and info.backend in text
-    assert "Gemma 3 270M" in text and "Gemma Terms of Use" in text
+    assert "Gemma 3 270M" not in text  # no longer shipped
     assert "SmolLM2-135M-Instruct" in text and "Apache-2.0" in text
     box.close()
     close_window(qtbot, window)
@@ -202,3 +202,20 @@ def test_the_rewrite_menu_drives_a_real_run_and_its_review(qtbot, tmp_path, chec
     window.hide()
     window.close()
     qtbot.waitUntil(window.closed.done, timeout=10000)
+
+
+def test_the_find_keys_reach_the_find_bar_of_the_current_tab(qtbot, shown_window):
+    editor = shown_window.editor
+    editor.setPlainText("one fish two fish red fish\nblue fish\n")
+    bar = shown_window.tab.find_bar
+    qtbot.keyClick(editor, Qt.Key.Key_F, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(bar.isVisible)
+    qtbot.keyClicks(bar.query, "fish")
+    qtbot.waitUntil(lambda: "of 4" in bar.status.text())
+    first = editor.textCursor().selectionStart()
+    qtbot.keyClick(editor, Qt.Key.Key_F3)  # from the editor too: the menu's key, not the bar's
+    qtbot.waitUntil(lambda: editor.textCursor().selectionStart() != first)
+    qtbot.keyClick(bar.query, Qt.Key.Key_Escape)
+    qtbot.waitUntil(lambda: not bar.isVisible())
+    qtbot.keyClick(editor, Qt.Key.Key_H, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bar.isVisible() and bar.replace_row.isVisible())
