@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from PySide6.QtCore import QPoint, QRect, QSettings, Qt
-from PySide6.QtGui import QColor, QPalette, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QBrush, QColor, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QApplication
 
 from app.editing.colors import TEXT_CONTRAST, Colors, colors_for, contrast, flatten, luminance
@@ -76,13 +76,14 @@ def test_every_text_on_every_background_reads_at_aa(qapp, theme):
     fgs = {fg for fg, *_ in colors.pairs()}
     assert {"text", "faded", "placeholder", "selected_text", "line_number", "link", "code_text"} <= fgs
     assert sum(fg.startswith("syntax") for fg in fgs) > 50
-    bgs = {bg for *_, bg, _ in colors.pairs() if _ is not None}
+    bgs = {bg for _, _, bg, _ in colors.pairs()}
     assert {"current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "find_match", "find_current",
             "code_background", "selection"} <= bgs
     # The palette's own pairs (menus, dialogs, the hunk bar's buttons, the instruction box's placeholder).
     palette, r = QApplication.palette(), QPalette.ColorRole
-    roles = [(r.WindowText, r.Window), (r.Text, r.Base), (r.ButtonText, r.Button), (r.HighlightedText, r.Highlight),
-             (r.ToolTipText, r.ToolTipBase), (r.Link, r.Base), (r.PlaceholderText, r.Base), (r.PlaceholderText, r.Window)]
+    roles = [(r.WindowText, r.Window), (r.Text, r.Base), (r.ButtonText, r.Button), (r.ToolTipText, r.ToolTipBase),
+             (r.HighlightedText, r.Highlight), (r.Link, r.Base), (r.PlaceholderText, r.Base),
+             (r.PlaceholderText, r.Window)]
     pairs = []
     for group in (QPalette.ColorGroup.Active, QPalette.ColorGroup.Inactive):
         for fg, bg in roles:
@@ -111,6 +112,10 @@ def show_draft(editor, span: str) -> RewriteSession:
     return session
 
 
+def color_of(brush: QBrush) -> QColor | None:
+    return None if brush.style() == Qt.BrushStyle.NoBrush else brush.color()
+
+
 def painted_pairs(editor, colors: Colors) -> list[tuple[str, QColor, str, QColor]]:
     """What the editor's overlay paints: a format's foreground (else the text and every syntax colour) on its
     background (else Base and the current line)."""
@@ -118,11 +123,10 @@ def painted_pairs(editor, colors: Colors) -> list[tuple[str, QColor, str, QColor
     pairs = []
     for sel in editor.overlay():
         fmt, name = sel.format, repr(sel.cursor.selectedText())
-        fgs = [(f"{name}", fmt.foreground().color())] if fmt.foreground().style() != Qt.BrushStyle.NoBrush else [
-            (f"{fg} in {name}", c) for fg, c in everything]
-        bgs = [(f"the tint of {name}", fmt.background().color())] if fmt.background().style() != Qt.BrushStyle.NoBrush else [
-            ("base", colors.base), ("current_line", colors.current_line)]
-        pairs += [(fg, f, bg, b) for fg, f in fgs for bg, b in bgs]
+        fg, bg = color_of(fmt.foreground()), color_of(fmt.background())
+        fgs = [(name, fg)] if fg else [(f"{what} in {name}", c) for what, c in everything]
+        bgs = [(f"the tint of {name}", bg)] if bg else [("base", colors.base), ("current_line", colors.current_line)]
+        pairs += [(f, fc, b, bc) for f, fc in fgs for b, bc in bgs]
     return pairs
 
 
@@ -184,14 +188,14 @@ def test_a_selection_ending_on_the_current_line_shows_as_a_selection(qtbot, wind
     editor.setTextCursor(cursor)
     editor.setFocus()
     qtbot.waitUntil(editor.hasFocus)
-    viewport = editor.viewport()
-    start = QTextCursor(editor.document())
-    start.setPosition(19)
-    selected_right = editor.cursorRect(cursor).left() - 2
+    viewport, right = editor.viewport(), editor.viewport().width()
+    line_start = QTextCursor(editor.document())
+    line_start.setPosition(19)
     # The selected part of the current line is painted as a selection; the rest of it as the current line.
-    assert background_of(viewport, line_rect(editor, 19, editor.cursorRect(start).left() + 1, selected_right)) == colors.selection
-    assert background_of(viewport, line_rect(editor, 26, viewport.width() - 60, viewport.width() - 5)) == colors.current_line
-    assert background_of(viewport, line_rect(editor, 40, viewport.width() - 60, viewport.width() - 5)) == colors.base
+    selected = line_rect(editor, 19, editor.cursorRect(line_start).left() + 1, editor.cursorRect(cursor).left() - 2)
+    assert background_of(viewport, selected) == colors.selection
+    assert background_of(viewport, line_rect(editor, 26, right - 60, right - 5)) == colors.current_line
+    assert background_of(viewport, line_rect(editor, 40, right - 60, right - 5)) == colors.base
 
 
 def test_switching_the_theme_recolours_open_editors_and_the_preview(qtbot, window, tmp_path):
@@ -218,9 +222,11 @@ def test_switching_the_theme_recolours_open_editors_and_the_preview(qtbot, windo
     assert formats["ONE"].background().color() == dark.changed
     assert formats[" two"].foreground().color() == dark.faded
     qtbot.waitUntil(lambda: code_tab.highlighter.done)
-    keyword = [QTextCharFormat(r.format) for r in editor.document().findBlockByNumber(1).layout().formats() if r.start == 0]
+    line = editor.document().findBlockByNumber(1).layout().formats()
+    keyword = [QTextCharFormat(r.format) for r in line if r.start == 0]  # "def"
     assert keyword[0].foreground().color() == dark.token(Keyword).color
-    band = line_rect(editor, editor.textCursor().position(), editor.viewport().width() - 60, editor.viewport().width() - 5)
+    right = editor.viewport().width()
+    band = line_rect(editor, editor.textCursor().position(), right - 60, right - 5)
     assert background_of(editor.viewport(), band) == dark.current_line  # repainted, not only re-set
     # The preview: rendered again in the dark code colours, links and code blocks from the dark style sheet.
     qtbot.waitUntil(lambda: dark.token(Keyword).color.name() in markdown_tab.preview.html.lower(), timeout=5000)
@@ -240,14 +246,12 @@ def test_the_preview_paints_text_links_and_code_readably(qtbot, window, tmp_path
     pairs, seen = [], set()
     block = preview.document().begin()
     while block.isValid():
-        block_format = block.blockFormat()
-        behind = block_format.background().color() if block_format.background().style() != Qt.BrushStyle.NoBrush else base
+        behind = color_of(block.blockFormat().background()) or base
         it = block.begin()
         while not it.atEnd():
             fragment = it.fragment()
             fmt = fragment.charFormat()
-            fg = fmt.foreground().color() if fmt.foreground().style() != Qt.BrushStyle.NoBrush else text
-            bg = fmt.background().color() if fmt.background().style() != Qt.BrushStyle.NoBrush else behind
+            fg, bg = color_of(fmt.foreground()) or text, color_of(fmt.background()) or behind
             if fragment.text().strip():
                 pairs.append((repr(fragment.text()), fg, "its background", bg))
                 seen.add(("link" if fmt.isAnchor() else "code" if bg == colors.code_background else "body"))
