@@ -155,10 +155,6 @@ _BACKGROUNDS = ("base", "current_line", "changed", "hunk", "current_hunk", "kept
 _UNDER_DRAFTS = ("base", "current_line", "find_match", "find_current")
 
 
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Base).lightness() < 128
-
-
 _ROLES = (
     QPalette.ColorRole.Base, QPalette.ColorRole.Text, QPalette.ColorRole.Window, QPalette.ColorRole.WindowText,
     QPalette.ColorRole.Highlight, QPalette.ColorRole.HighlightedText, QPalette.ColorRole.PlaceholderText,
@@ -187,8 +183,8 @@ def _colors(key: tuple[int, ...]) -> Colors:
         changed=tint("#ffd000", 0.35, 0.16),
         hunk=tint("#ffd000", 0.35, 0.16),
         current_hunk=tint("#ffb300", 0.6, 0.22),
-        kept=tint("#4caf50", 0.2, 0.16),
-        dropped=tint("#e57373", 0.18, 0.16),
+        kept=tint("#4caf50", 0.3, 0.2),
+        dropped=tint("#e57373", 0.28, 0.2),
         find_match=tint("#26c6da", 0.3, 0.16),
         find_current=tint("#26c6da", 0.5, 0.24),
         code_background=mix(base, text, 0.06 if dark else 0.04),
