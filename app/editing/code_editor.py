@@ -4,6 +4,9 @@ Extra selections are one list per widget, so several owners (the current-line ba
 highlights in app/editing/editor.py, the find bar's matches) would overwrite each other. Owners therefore never
 call `setExtraSelections`: each hands its ranges to `set_overlay` under its own layer, and the widget shows the
 current line first, then the find matches, then the rewrite's highlights on top.
+Qt paints the cursor's own selection above all extra selections, in the palette's
+Highlight/HighlightedText, so a selection ending on the current line still shows as a selection there.
+Colours come from app/editing/colors.py.
 
 Line numbers follow Qt's "Code Editor" example: a child widget in the left viewport margin that paints only
 the visible blocks, so a file of any length costs the same per repaint.
@@ -15,8 +18,10 @@ into plain spaces and U+2028 into newlines, which would silently change a saved 
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QFontDatabase, QPainter, QPalette, QTextFormat
+from PySide6.QtGui import QFontDatabase, QPainter, QTextFormat
 from PySide6.QtWidgets import QPlainTextEdit, QTextEdit, QWidget
+
+from app.editing.colors import colors_for
 
 
 class _LineNumbers(QWidget):
@@ -57,17 +62,21 @@ class CodeEditor(QPlainTextEdit):
     def overlay(self, layer: str = "rewrite") -> list[QTextEdit.ExtraSelection]:
         return list(self._overlays[layer])
 
-    def current_line_color(self) -> QColor:
-        base = self.palette().color(QPalette.ColorRole.Base)
-        return base.darker(106) if base.lightness() >= 128 else base.lighter(135)
-
     def _show_selections(self) -> None:
         line = QTextEdit.ExtraSelection()
-        line.format.setBackground(self.current_line_color())
+        line.format.setBackground(colors_for(self.palette()).current_line)
         line.format.setProperty(QTextFormat.Property.FullWidthSelection, True)
         line.cursor = self.textCursor()
         line.cursor.clearSelection()
         self.setExtraSelections([line, *(sel for layer in self._overlays.values() for sel in layer)])
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            # A theme switch: the band kept the old theme's colour (a white band under light text in dark)
+            # until the cursor moved.
+            self._show_selections()
+            self.line_numbers.update()
 
     # -- text --------------------------------------------------------------------------------------------
 
@@ -122,8 +131,8 @@ class CodeEditor(QPlainTextEdit):
 
     def paint_line_numbers(self, rect: QRect) -> None:
         painter = QPainter(self.line_numbers)
-        palette = self.palette()
-        painter.fillRect(rect, palette.color(QPalette.ColorRole.Window))
+        colors = colors_for(self.palette())
+        painter.fillRect(rect, colors.window)
         block = self.firstVisibleBlock()
         number = block.blockNumber()
         top = round(self.blockBoundingGeometry(block).translated(self.contentOffset()).top())
@@ -132,8 +141,7 @@ class CodeEditor(QPlainTextEdit):
         width, height = self.line_numbers.width() - 6, self.fontMetrics().height()
         while block.isValid() and top <= rect.bottom():
             if block.isVisible() and bottom >= rect.top():
-                role = QPalette.ColorRole.Text if number == current else QPalette.ColorRole.PlaceholderText
-                painter.setPen(palette.color(role))
+                painter.setPen(colors.line_number_current if number == current else colors.line_number)
                 painter.drawText(0, top, width, height, Qt.AlignmentFlag.AlignRight, str(number + 1))
             block = block.next()
             top = bottom

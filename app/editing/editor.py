@@ -35,12 +35,14 @@ from __future__ import annotations
 import asyncio
 import random
 import unicodedata
+from functools import lru_cache
 
-from PySide6.QtCore import QPointF, QRect, Qt, Signal
-from PySide6.QtGui import QColor, QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
+from PySide6.QtCore import QEvent, QPointF, QRect, Qt, Signal
+from PySide6.QtGui import QDropEvent, QKeyEvent, QKeySequence, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QMenu, QTextEdit
 
 from app.editing.code_editor import CodeEditor
+from app.editing.colors import Colors, colors_for
 from app.rewrite.bridge import EngineBridge
 from app.rewrite.flow import rewrite
 from app.rewrite.hunk_bar import HunkBar, describe
@@ -49,31 +51,21 @@ from app.rewrite.instruction_box import InstructionBox
 from app.rewrite.session import RewriteSession, utf16_len
 from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult
 
-_FORMATS: dict[str, QTextCharFormat] = {}
+# Each highlight kind (app/rewrite/session.py, Review.segments) and the role of app/editing/colors.py it shows.
+_BACKGROUNDS = dict(changed="changed", done="kept", hunk="hunk", current="current_hunk", kept="kept", dropped="dropped")
+_FOREGROUNDS = dict(faded="faded", placeholder="placeholder")
 
 
-def _format(kind: str) -> QTextCharFormat:
-    if not _FORMATS:
-        changed = QTextCharFormat()
-        changed.setBackground(QColor("#fff1a6"))
-        faded = QTextCharFormat()
-        faded.setForeground(QColor("#9a9a9a"))
-        placeholder = QTextCharFormat()
-        placeholder.setForeground(QColor("#c4c4c4"))
-        done = QTextCharFormat()
-        done.setBackground(QColor("#dff3dc"))
-        current = QTextCharFormat()  # the hunk being decided
-        current.setBackground(QColor("#ffd966"))
-        current.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
-        hunk = QTextCharFormat()  # a hunk not decided yet
-        hunk.setBackground(QColor("#fff1a6"))
-        dropped = QTextCharFormat()  # a dropped hunk: the original text, shown back
-        dropped.setBackground(QColor("#ececec"))
-        _FORMATS.update(
-            changed=changed, faded=faded, placeholder=placeholder, done=done,
-            current=current, hunk=hunk, kept=done, dropped=dropped,
-        )
-    return _FORMATS[kind]
+@lru_cache(maxsize=64)
+def _format(kind: str, colors: Colors) -> QTextCharFormat:
+    fmt = QTextCharFormat()
+    if kind in _BACKGROUNDS:
+        fmt.setBackground(getattr(colors, _BACKGROUNDS[kind]))
+    if kind in _FOREGROUNDS:
+        fmt.setForeground(getattr(colors, _FOREGROUNDS[kind]))
+    if kind == "current":  # the hunk being decided
+        fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
+    return fmt
 
 
 _EDIT_KEYS = (Qt.Key.Key_Backspace, Qt.Key.Key_Delete)
@@ -400,6 +392,7 @@ class Editor(CodeEditor):
     def _refresh(self) -> None:
         selections = []
         session = self.session
+        colors = colors_for(self.palette())
         if session is not None and session.active:
             for h in session.highlights():
                 sel = QTextEdit.ExtraSelection()
@@ -407,9 +400,14 @@ class Editor(CodeEditor):
                 cursor.setPosition(h.start)
                 cursor.setPosition(h.end, QTextCursor.MoveMode.KeepAnchor)
                 sel.cursor = cursor
-                sel.format = _format(h.kind)
+                sel.format = _format(h.kind, colors)
                 selections.append(sel)
         self.set_overlay(selections)
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._refresh()  # a theme switch: the draft's and the review's highlights take the new colours
 
     # -- keys --------------------------------------------------------------------------------------------
 

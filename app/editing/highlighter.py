@@ -20,8 +20,9 @@ edit elsewhere before the next burst is past the deadline too). A pending block 
 stays pending: its next burst costs one call that finds its state unchanged, cheaper than checking the
 pending list on every block.
 
-The lexer is picked from the file name, else guessed from the first 4 KB of text. Colours come from a
-Pygments style chosen by the palette: "default" on light backgrounds, "monokai" on dark ones.
+The lexer is picked from the file name, else guessed from the first 4 KB of text. Colours come from the
+palette (app/editing/colors.py: a Pygments style per light/dark, each colour made readable on every tint);
+tokens get no background of their own, so the draft and review tints always show.
 """
 
 from __future__ import annotations
@@ -31,14 +32,11 @@ import time
 from pygments.lexer import ExtendedRegexLexer, Lexer, RegexLexer
 from pygments.lexers import get_lexer_for_filename, guess_lexer
 from pygments.lexers.special import TextLexer
-from pygments.styles import get_style_by_name
-from pygments.token import Error, Token, Whitespace, _TokenType
+from pygments.token import Error, Whitespace, _TokenType
 from pygments.util import ClassNotFound
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import (
-    QColor,
     QFont,
-    QPalette,
     QSyntaxHighlighter,
     QTextBlock,
     QTextCharFormat,
@@ -46,6 +44,8 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import QApplication
+
+from app.editing.colors import Colors, colors_for
 
 Stack = tuple[str, ...]
 ROOT: Stack = ("root",)
@@ -122,22 +122,15 @@ def lex_line(lexer: RegexLexer, text: str, stack: Stack) -> tuple[list[tuple[int
     return tokens, tuple(statestack)
 
 
-def is_dark(palette: QPalette) -> bool:
-    return palette.color(QPalette.ColorRole.Base).lightness() < 128
-
-
 class PygmentsHighlighter(QSyntaxHighlighter):
     """Highlights `document` with `lexer`, block by block (see the module docstring)."""
 
-    def __init__(self, document: QTextDocument, lexer: Lexer, dark: bool | None = None) -> None:
+    def __init__(self, document: QTextDocument, lexer: Lexer, colors: Colors | None = None) -> None:
         self.lexer = lexer
         self.stateful = follows_state(lexer)
         self._states: dict[Stack, int] = {ROOT: 0}
         self._stacks: list[Stack] = [ROOT]
-        if dark is None:
-            dark = is_dark(QApplication.palette())
-        self.dark = dark
-        self.style = get_style_by_name("monokai" if dark else "default")
+        self.colors = colors if colors is not None else colors_for(QApplication.palette())
         self._formats: dict[_TokenType, QTextCharFormat | None] = {}
         self._deadline: float | None = None  # the end of the current burst
         self._pending: list[QTextCursor] = [QTextCursor(document)]  # blocks left for a later burst
@@ -148,11 +141,10 @@ class PygmentsHighlighter(QSyntaxHighlighter):
         self._burst_end.setInterval(0)
         self._burst_end.timeout.connect(self._end_burst)
 
-    def set_dark(self, dark: bool) -> None:
-        """Switch between the light and the dark colours (a theme change); re-highlights when they differ."""
-        if dark != self.dark:
-            self.dark = dark
-            self.style = get_style_by_name("monokai" if dark else "default")
+    def set_colors(self, colors: Colors) -> None:
+        """Take another palette's colours (a theme change); re-highlights when they differ."""
+        if colors is not self.colors:
+            self.colors = colors
             self._formats.clear()
             self.rehighlight()
 
@@ -170,22 +162,17 @@ class PygmentsHighlighter(QSyntaxHighlighter):
         """The char format for a token type (None: the editor's default), cached."""
         if token in self._formats:
             return self._formats[token]
-        ttype = token
-        while not self.style.styles_token(ttype) and ttype.parent is not None:
-            ttype = ttype.parent
-        spec = self.style.style_for_token(ttype)
+        style = self.colors.token(token)
         fmt = None
-        if spec["color"] or spec["bgcolor"] or spec["bold"] or spec["italic"] or spec["underline"]:
+        if style.color is not None or style.bold or style.italic or style.underline:
             fmt = QTextCharFormat()
-            if spec["color"]:
-                fmt.setForeground(QColor(f"#{spec['color']}"))
-            if spec["bgcolor"] and token is not Token:
-                fmt.setBackground(QColor(f"#{spec['bgcolor']}"))
-            if spec["bold"]:
+            if style.color is not None:
+                fmt.setForeground(style.color)
+            if style.bold:
                 fmt.setFontWeight(QFont.Weight.Bold)
-            if spec["italic"]:
+            if style.italic:
                 fmt.setFontItalic(True)
-            if spec["underline"]:
+            if style.underline:
                 fmt.setFontUnderline(True)
         self._formats[token] = fmt
         return fmt

@@ -6,6 +6,10 @@ keeps changing (a rewrite's drafts arrive every frame: the preview follows them)
 every callback, and while drafts arrived that made 130 ms stalls (tests/bench/gui_latency.py, md-preview), so
 it renders in a process of its own (spawned once, on first use; a dead one is replaced) and only `setHtml`
 (~20 ms there) runs on the GUI thread: 39 ms at worst in the same benchmark.
+
+Colours (app/editing/colors.py): body text is the palette's Text on Base; links, code blocks and inline code
+come from the document's default style sheet, code tokens from the inline styles the render writes. A theme
+switch (PaletteChange) sets the style sheet again and renders once more with the new code colours.
 """
 
 from __future__ import annotations
@@ -16,11 +20,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QTimer
 from PySide6.QtWidgets import QTextBrowser
 from shiboken6 import isValid
 
-from app.editing.markdown_render import render_markdown
+from app.editing.colors import Colors, colors_for
+from app.editing.markdown_render import CodeStyles, render_markdown
 
 DEBOUNCE_S = 0.25
 MAX_WAIT_S = 1.0
@@ -37,15 +42,21 @@ def _render_pool() -> ProcessPoolExecutor:
     return _pool
 
 
-async def render_elsewhere(text: str) -> str:
-    """`render_markdown(text)` in the render process (a new one if the last one died)."""
+async def render_elsewhere(text: str, code_styles: CodeStyles | None = None) -> str:
+    """`render_markdown(text, code_styles)` in the render process (a new one if the last one died)."""
     global _pool
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_render_pool(), render_markdown, text)
+        return await loop.run_in_executor(_render_pool(), render_markdown, text, code_styles)
     except BrokenProcessPool:
         _pool = None
-        return await loop.run_in_executor(_render_pool(), render_markdown, text)
+        return await loop.run_in_executor(_render_pool(), render_markdown, text, code_styles)
+
+
+def style_sheet(colors: Colors) -> str:
+    """The preview's CSS for links and code (Qt applies it to each setHtml)."""
+    code = f"background-color: {colors.code_background.name()}; color: {colors.code_text.name()}"
+    return f"a {{ color: {colors.link.name()}; }} pre {{ {code}; }} code {{ {code}; }}"
 
 
 def is_markdown(file_name: str | None) -> bool:
@@ -71,7 +82,8 @@ class MarkdownPreview(QTextBrowser):
         self._again = False
         self.html = ""
         self.renders = 0
-        self._rendered = ""
+        self._rendered: str | None = ""
+        self._apply_colors()
 
     def schedule(self, source) -> None:
         """Re-render from `source()` (a callable returning the text) DEBOUNCE_S after the last call, or
@@ -91,7 +103,7 @@ class MarkdownPreview(QTextBrowser):
         self._timer.stop()
         if self._source is not None:
             text = self._source()
-            self._show(text, render_markdown(text))
+            self._show(text, render_markdown(text, self._code_styles()))
 
     def _on_timer(self) -> None:
         if self._rendering is not None and not self._rendering.done():
@@ -104,13 +116,27 @@ class MarkdownPreview(QTextBrowser):
         text = self._source()
         if text == self._rendered and self.html:
             return  # highlighting re-formats blocks and Qt reports that as a change: nothing to render
-        html_text = await render_elsewhere(text)
+        html_text = await render_elsewhere(text, self._code_styles())
         if not isValid(self):
             return  # the tab closed while its render ran
         self._show(text, html_text)
         if self._again:
             self._again = False
             self._on_timer()
+
+    def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_colors()
+            if self._source is not None:
+                self._rendered = None  # the same text, rendered again in the new code colours
+                self.schedule(self._source)
+
+    def _code_styles(self) -> CodeStyles:
+        return colors_for(self.palette()).code_styles()
+
+    def _apply_colors(self) -> None:
+        self.document().setDefaultStyleSheet(style_sheet(colors_for(self.palette())))
 
     def _show(self, text: str, html_text: str) -> None:
         self._rendered, self.html = text, html_text

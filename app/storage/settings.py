@@ -88,21 +88,31 @@ def dark_palette() -> QPalette:
         (roles.Window, "#2b2b2b"), (roles.WindowText, "#e6e6e6"), (roles.Base, "#1e1e1e"),
         (roles.AlternateBase, "#2b2b2b"), (roles.Text, "#e6e6e6"), (roles.Button, "#353535"),
         (roles.ButtonText, "#e6e6e6"), (roles.Highlight, "#3d6fb4"), (roles.HighlightedText, "#ffffff"),
-        (roles.ToolTipBase, "#353535"), (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#8a8a8a"),
+        (roles.ToolTipBase, "#353535"), (roles.ToolTipText, "#e6e6e6"), (roles.PlaceholderText, "#a0a0a0"),
         (roles.Link, "#7fb2ff"),
     ):
         palette.setColor(role, QColor(color))
     return palette
 
 
+def light_palette() -> QPalette:
+    """The style's own light palette, with the two roles that read under 4.5:1 there made darker: Fusion's
+    selection (#308cc6 under white text, 3.6:1) and placeholder text (half-transparent black, 3.9:1)."""
+    palette = QApplication.style().standardPalette()
+    palette.setColor(QPalette.ColorRole.Highlight, QColor("#2470a8"))
+    palette.setColor(QPalette.ColorRole.PlaceholderText, QColor("#626262"))
+    return palette
+
+
 def apply_theme(theme: str) -> None:
-    """Force light or dark, or hand the choice back to the OS ("system")."""
+    """Force light or dark, or hand the choice back to the OS ("system"). Widgets get a PaletteChange and
+    re-derive their colours from it (app/editing/colors.py)."""
     app = QApplication.instance()
     QGuiApplication.styleHints().setColorScheme(_SCHEMES.get(theme, Qt.ColorScheme.Unknown))
     if theme == "dark":
         app.setPalette(dark_palette())
     elif theme == "light":
-        app.setPalette(app.style().standardPalette())
+        app.setPalette(light_palette())
     else:
         app.setPalette(QPalette())  # an empty palette: the platform's own again
 

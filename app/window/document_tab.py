@@ -22,7 +22,8 @@ from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QSplitte
 from app.editing.editor import Editor
 from app.editing.find_bar import FindBar
 from app.rewrite.bridge import EngineBridge
-from app.editing.highlighter import PygmentsHighlighter, is_dark, lexer_for
+from app.editing.colors import colors_for
+from app.editing.highlighter import PygmentsHighlighter, lexer_for
 from app.editing.markdown_preview import MarkdownPreview, is_markdown
 from app.storage.text_buffer import TextBuffer, disk_stamp
 from engine import DocumentError
@@ -163,7 +164,7 @@ class DocumentTab(QWidget):
     def changeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         super().changeEvent(event)
         if event.type() == QEvent.Type.PaletteChange and self.highlighter is not None:
-            self.highlighter.set_dark(is_dark(self.palette()))  # a theme switch recolours the code
+            self.highlighter.set_colors(colors_for(self.palette()))  # a theme switch recolours the code
 
     def _on_text_changed(self) -> None:
         if self._markdown() and self.editor.document().characterCount() <= PREVIEW_MAX_CHARS:

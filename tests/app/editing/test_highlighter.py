@@ -2,21 +2,24 @@
 
 import time
 
-from pygments.styles import get_style_by_name
 from pygments.token import Comment, Keyword, String
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QColor, QFont, QTextCharFormat, QTextCursor, QTextDocument
 
 from PySide6.QtWidgets import QPlainTextDocumentLayout
 
+from app.editing.colors import colors_for
 from app.editing.highlighter import PygmentsHighlighter, lexer_for
+from app.storage.settings import dark_palette, light_palette
 from tests.app import close_window
 
-STYLE = get_style_by_name("default")
+
+def light():
+    return colors_for(light_palette())
 
 
-def color(token):
-    return QColor(f"#{STYLE.style_for_token(token)['color']}")
+def color(token, colors=None):
+    return (colors or light()).token(token).color
 
 
 def formats_at(document, block_number, column):
@@ -36,7 +39,7 @@ def new_document(text):
 
 def highlighted(qtbot, text, file_name="x.py", cls=PygmentsHighlighter):
     document = new_document(text)
-    highlighter = cls(document, lexer_for(file_name, text), dark=False)
+    highlighter = cls(document, lexer_for(file_name, text), light())
     highlighter.rehighlight()
     qtbot.waitUntil(lambda: highlighter.done, timeout=20000)
     return document, highlighter
@@ -133,11 +136,11 @@ def test_a_state_change_in_a_big_file_is_left_to_bursts_and_edits_between_bursts
     (fmt,) = formats_at(document, document.blockCount() - 1, 6)
     assert fmt.foreground().color() == color(String.Double)
     # A full pass (a theme switch) is spread over bursts as well and still reaches the last line.
-    highlighter.set_dark(True)
+    dark = colors_for(dark_palette())
+    highlighter.set_colors(dark)
     qtbot.waitUntil(lambda: highlighter.done, timeout=20000)
     (fmt,) = formats_at(document, document.blockCount() - 1, 6)
-    monokai = get_style_by_name("monokai").style_for_token(String.Double)["color"]
-    assert fmt.foreground().color() == QColor(f"#{monokai}")
+    assert fmt.foreground().color() == color(String.Double, dark) != color(String.Double)
 
 
 def test_a_1_mb_file_is_highlighted_in_short_bursts(qtbot):
@@ -148,7 +151,7 @@ def test_a_1_mb_file_is_highlighted_in_short_bursts(qtbot):
     timer = QTimer()
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     timer.start(1)
-    highlighter = PygmentsHighlighter(document, lexer_for("big.py", ""), dark=False)
+    highlighter = PygmentsHighlighter(document, lexer_for("big.py", ""), light())
     qtbot.waitUntil(lambda: highlighter.done, timeout=60000)
     timer.stop()
     print(f"1 MB: {len(ticks)} timer ticks, longest gap {max(b - a for a, b in zip(ticks, ticks[1:])) * 1000:.0f} ms")
@@ -185,9 +188,8 @@ def test_a_dark_palette_switches_to_dark_colours(qtbot, tmp_path, monkeypatch):
     palette = QPalette(tab.palette())
     palette.setColor(QPalette.ColorRole.Base, QColor("#1e1e1e"))
     tab.setPalette(palette)
-    assert tab.highlighter.dark
+    assert tab.highlighter.colors.dark
     qtbot.waitUntil(lambda: tab.highlighter.done)
     (fmt,) = formats_at(document, 0, 0)
-    monokai = get_style_by_name("monokai").style_for_token(Keyword)["color"]
-    assert fmt.foreground().color() == QColor(f"#{monokai}") != color(Keyword)
+    assert fmt.foreground().color() == color(Keyword, colors_for(palette)) != color(Keyword)
     close_window(qtbot, window)

@@ -1,0 +1,130 @@
+"""`python -m tests.app.editing.review_screenshots OUT_DIR`: the review colours in pictures, light and dark.
+
+Writes OUT_DIR/review-light.png and review-dark.png (the window twice, stacked: a draft being refined with
+changed, faded and still-masked pieces; then the hunk review of a result with one hunk kept, one dropped, the
+current one and one undecided) and preview-dark.png (the Markdown preview with a code block). No model runs:
+the editor shows the draft and the result through its own session and review code, as the rewrite flow does.
+Settings and the journal live in a temporary folder; nothing is saved.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+SAMPLE = """# Field notes
+
+The survey team left the valley before dawn, carrying three days of water and a map that
+nobody fully trusted.
+
+By noon the trail had vanished under fresh scree. We agreed to follow the ridge line instead,
+checking the compass every hundred metres and marking cairns for the way back.
+
+```python
+def bearing(a, b):
+    # degrees clockwise from north
+    return (b - a) % 360
+```
+
+Tomorrow: cross the saddle, sample the spring, and return before the weather turns
+(see [the route map](https://example.org/map) and `bearing()`).
+"""
+DRAFT_SPAN = "nobody fully trusted."
+REVIEW_SPAN = "By noon the trail had vanished under fresh scree."
+REVIEW_RESULT = "At noon the path had gone under fresh rock."  # four word hunks
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m tests.app.editing.review_screenshots OUT_DIR", file=sys.stderr)
+        return 2
+    out = Path(args[0])
+    out.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    scratch = Path(tempfile.mkdtemp(prefix="redraft-review-shots-"))
+    os.environ["REDRAFT_MODEL"] = str(scratch / "no-model")  # no model is needed: nothing runs
+
+    from PySide6.QtCore import QSettings
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtWidgets import QApplication
+
+    from app.event_loop import run_until_done
+    from app.rewrite.session import RewriteSession
+    from app.storage.settings import apply_theme
+    from app.window.main_window import create_main_window
+    from engine import PLACEHOLDER, Draft, EditResult
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    path = scratch / "notes.md"
+    path.write_text(SAMPLE, encoding="utf-8")
+    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+    window = create_main_window([str(path)], settings, str(scratch / "journal"))
+    window.resize(1200, 560)
+    window.show()
+    editor = window.editor
+    window.model_label.setText("Model: none (these drafts are shown without a run)")
+
+    def settle() -> None:
+        for _ in range(50):
+            app.processEvents()
+
+    def session_over(span: str) -> RewriteSession:
+        start = editor.raw_text().index(span)
+        session = editor.session = RewriteSession(editor.document(), start, start + len(span))
+        return session
+
+    def caret_on(text: str) -> None:  # no selection, the current line on a line of prose
+        cursor = editor.textCursor()
+        cursor.setPosition(editor.raw_text().index(text) + len(text))
+        editor.setTextCursor(cursor)
+
+    for theme in ("light", "dark"):
+        apply_theme(theme)
+        settle()
+        caret_on("sample the spring")
+        # 1. a draft mid-run: changed pieces tinted, low-confidence ones faded, masked ones still placeholders
+        session = session_over(DRAFT_SPAN)
+        pieces = ("hardly", " anyone", " fully", " trusted", PLACEHOLDER, PLACEHOLDER, ".")
+        draft = Draft(9, 24, "".join(pieces), pieces, (0.9, 0.2, 0.95, 0.3, 0.0, 0.0, 0.9),
+                      (True, True, False, False, False, False, False))
+        session.show_draft(draft)
+        editor.draft_shown(session, draft)
+        settle()
+        window.tab.preview.render_now()
+        settle()
+        top = window.grab().toImage()
+        editor.cancel_rewrite()
+        caret_on("sample the spring")
+        # 2. the review of a result: first hunk kept, second dropped, third current, fourth undecided
+        session = session_over(REVIEW_SPAN)
+        result = EditResult(REVIEW_RESULT, 24, 12, 0.1, 1.2, 10.0, "sample", "done")
+        session.finish(result)
+        editor.run_finished(session, result)
+        editor._decide(True)
+        editor._decide(False)
+        settle()
+        bottom = window.grab().toImage()
+        both = QImage(top.width(), top.height() + bottom.height(), QImage.Format.Format_RGB32)
+        painter = QPainter(both)
+        painter.drawImage(0, 0, top)
+        painter.drawImage(0, top.height(), bottom)
+        painter.end()
+        both.save(str(out / f"review-{theme}.png"))
+        if theme == "dark":
+            window.tab.preview.grab().save(str(out / "preview-dark.png"))
+        editor.cancel_rewrite()
+        caret_on("sample the spring")
+    print(f"{out}/review-light.png, review-dark.png, preview-dark.png")
+    apply_theme("system")
+    run_until_done(window.aclose())
+    window.journal.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
