@@ -16,7 +16,7 @@ rewrite is shown are not searched: the bar waits until the rewrite is gone.
 Large documents: typing is debounced by a frame; the count runs a slice at a time (app/editing/find_search.py)
 between events; only matches in and near the view are highlighted, again after each scroll.
 
-Colours come from the editor's palette: matches get Highlight mixed 30% into Base, the current one 60%; the
+Colours come from app/editing/colors.py (find_match, find_current: tints of the editor's palette); the
 text keeps its own colour (Text on both reads at well over 4.5:1 in the light and the dark palette).
 """
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 
 from PySide6.QtCore import QEvent, QObject, QPoint, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QKeyEvent, QPalette, QTextCursor
+from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QFrame,
@@ -39,16 +39,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.editing.colors import colors_for
 from app.editing.editor import Editor
 from app.editing.find_search import Matches, Query, Utf16, first_match
 
 DEBOUNCE_MS = 16  # one frame: a burst of keystrokes searches once
 MAX_HIGHLIGHTS = 1000  # in and near the view; a screen of one-letter matches stays below
-
-
-def mix(color: QColor, into: QColor, amount: float) -> QColor:
-    """`amount` of `color` over `into`, opaque."""
-    return QColor.fromRgbF(*(amount * a + (1 - amount) * b for a, b in zip(color.getRgbF()[:3], into.getRgbF()[:3])))
 
 
 class FindBar(QFrame):
@@ -371,9 +367,8 @@ class FindBar(QFrame):
         bottom = self.editor.cursorForPosition(QPoint(viewport.width(), viewport.height())).position()
         margin = (bottom - top) // 4
         lo, hi = offsets.index(max(0, top - margin)), offsets.index(bottom + margin)
-        palette = self.editor.palette()
-        base, highlight = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Highlight)
-        colors = {False: mix(highlight, base, 0.3), True: mix(highlight, base, 0.6)}  # the current one: stronger
+        theme = colors_for(self.editor.palette())  # AA-checked against every text colour (colors.py)
+        colors = {False: theme.find_match, True: theme.find_current}
         cursor = self.editor.textCursor()
         current = (cursor.selectionStart(), cursor.selectionEnd())
         document = self.editor.document()

@@ -6,12 +6,10 @@ import re
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QPalette, QTextCursor
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QTextCursor
 
-from app.editing.find_bar import mix
+from app.editing.colors import colors_for
 from app.editing.find_search import Matches, Query, Utf16
-from app.storage.settings import dark_palette
 from app.window.main_window import create_main_window
 from engine import MODEL_ENV, index_to_utf16
 from tests.app import close_window
@@ -282,21 +280,16 @@ def test_utf16_offsets_round_trip():
     assert offsets.index(2) == 1  # inside the fox's surrogate pair: the fox
 
 
-@pytest.mark.parametrize("dark", [False, True])
-def test_match_colours_come_from_the_palette_and_read_well(qtbot, dark):
-    palette = dark_palette() if dark else QApplication.style().standardPalette()
-    base, text = palette.color(QPalette.ColorRole.Base), palette.color(QPalette.ColorRole.Text)
-    highlight = palette.color(QPalette.ColorRole.Highlight)
-
-    def luminance(color) -> float:
-        channels = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in color.getRgbF()[:3]]
-        return 0.2126 * channels[0] + 0.7152 * channels[1] + 0.0722 * channels[2]
-
-    for amount in (0.3, 0.6):
-        background = mix(highlight, base, amount)
-        assert background != base
-        lighter, darker = sorted((luminance(background), luminance(text)), reverse=True)
-        assert (lighter + 0.05) / (darker + 0.05) >= 4.5
+def test_match_colours_are_the_themes_find_tints(qtbot, window):
+    """The contrast of find_match / find_current under every text colour is tests/app/editing/test_colors.py's."""
+    _set_text(window, "fish one fish two fish")
+    bar = window.tab.find_bar
+    bar.open()
+    _type(qtbot, bar, "fish")
+    _settled(qtbot, bar, "1 of 3")
+    theme = colors_for(window.editor.palette())
+    backgrounds = [sel.format.background().color() for sel in window.editor.overlay("find")]
+    assert sorted(c.name() for c in backgrounds) == sorted([theme.find_current.name()] + [theme.find_match.name()] * 2)
 
 
 def test_find_during_a_rewrite_ends_it_and_no_draft_reaches_the_text(qtbot, checkpoint, monkeypatch):
