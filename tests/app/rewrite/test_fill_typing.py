@@ -10,9 +10,7 @@ from PySide6.QtGui import QKeyEvent, QTextCursor
 from PySide6.QtWidgets import QApplication
 
 from app.rewrite.session import fill_break
-from app.window.main_window import create_main_window
-from engine import MODEL_ENV
-from tests.app import close_window
+from tests.app import shown_with_model
 
 TEXT = "Dear Sam,\n\nthank you for the letter.\n"
 SPAN = "thank you for the letter."
@@ -21,17 +19,7 @@ HEADING = "Intro paragraph.\n\n# History\n\nIt began in 1901.\n"
 
 @pytest.fixture
 def window(qtbot, checkpoint, monkeypatch):
-    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
-    win = create_main_window()
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
-    win.editor.setPlainText(TEXT)
-    win.editor.seed = 5
-    win.editor.steps = 8
-    yield win
-    win.hide()
-    close_window(qtbot, win)
+    yield from shown_with_model(qtbot, monkeypatch, checkpoint, TEXT, seed=5, steps=8)
 
 
 def _caret(editor, position: int, anchor: int | None = None) -> None:

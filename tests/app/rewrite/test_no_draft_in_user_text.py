@@ -8,9 +8,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt
 from PySide6.QtGui import QInputMethodEvent, QKeyEvent, QTextCursor, QDropEvent
 from PySide6.QtWidgets import QApplication
 
-from app.window.main_window import create_main_window
-from engine import MODEL_ENV
-from tests.app import close_window
+from tests.app import shown_with_model
 
 TEXT = "Intro line.\nHello brave world, this is the span.\nTail end.\n"
 SPAN = "brave world"
@@ -18,16 +16,7 @@ SPAN = "brave world"
 
 @pytest.fixture
 def window(qtbot, checkpoint, monkeypatch):
-    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
-    win = create_main_window()
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
-    win.editor.setPlainText(TEXT)
-    win.editor.seed = 3
-    yield win
-    win.hide()
-    close_window(qtbot, win)
+    yield from shown_with_model(qtbot, monkeypatch, checkpoint, TEXT, seed=3)
 
 
 def _running(qtbot, editor) -> None:

@@ -9,8 +9,7 @@ from PySide6.QtGui import QTextCursor
 
 from app.rewrite.hunk_bar import describe
 from app.rewrite.session import utf16_len
-from app.window.main_window import create_main_window
-from engine import MODEL_ENV
+from tests.app import shown_with_model
 
 SPAN = "brave world, this is the span."
 TEXT = "".join(f"Line {n} before the span.\n" for n in range(8)) + f"Hello {SPAN}\n" + "".join(
@@ -20,17 +19,7 @@ TEXT = "".join(f"Line {n} before the span.\n" for n in range(8)) + f"Hello {SPAN
 
 @pytest.fixture
 def window(qtbot, checkpoint, monkeypatch):
-    monkeypatch.setenv(MODEL_ENV, str(checkpoint))
-    win = create_main_window()
-    win.show()
-    qtbot.waitExposed(win)
-    qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
-    win.editor.setPlainText(TEXT)
-    win.editor.steps = 8
-    yield win
-    win.hide()
-    win.close()
-    qtbot.waitUntil(win.closed.done, timeout=10000)
+    yield from shown_with_model(qtbot, monkeypatch, checkpoint, TEXT, steps=8)
 
 
 def _select(editor, start: int, end: int) -> None:

@@ -8,15 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from PySide6.QtGui import QColor, QImage
+from PySide6.QtGui import QImage
+
+from app.editing.colors import colors_for
 
 from engine import MODEL_ENV
 from tests import ROOT
 
-CHANGED = QColor("#fff1a6").rgb()  # app/editing/editor.py's background for pieces changed at this step
-
-
-def test_screenshot_of_a_file_mid_rewrite(tmp_path, checkpoint):
+def test_screenshot_of_a_file_mid_rewrite(qapp, tmp_path, checkpoint):
+    # The background of pieces changed at this step, in the palette the screenshot's process starts with too.
+    changed_colour = colors_for(qapp.palette()).changed.rgb()
     source = tmp_path / "story.md"
     text = "# Story\n\nA first paragraph of prose.\n\nThe second one is the span we rewrite here.\n"
     source.write_text(text, encoding="utf-8")
@@ -36,7 +37,7 @@ def test_screenshot_of_a_file_mid_rewrite(tmp_path, checkpoint):
     assert max_steps == 48 and 16 <= step < 48  # a third of the way in, not finished
     image = QImage(str(out))
     assert (image.width(), image.height()) == (1200, 720)
-    changed = sum(1 for y in range(0, 720, 2) for x in range(0, 600, 2) if image.pixel(x, y) == CHANGED)
+    changed = sum(1 for y in range(0, 720, 2) for x in range(0, 600, 2) if image.pixel(x, y) == changed_colour)
     assert changed > 50  # the draft's changed pieces are highlighted in the editor
     assert source.read_text(encoding="utf-8") == text  # the file is never written
 
