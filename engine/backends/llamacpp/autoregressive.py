@@ -172,14 +172,33 @@ class LlamaAutoregressiveBackend:
         if not self._prefill(prompt, cancel_event):
             return self._result("", 0, None, started, "cancelled")
 
-        # 3. Stream: one draft per token, cancel checked between tokens.
+        # 3. Stream: one draft per token, cancel checked between tokens. A small model's correction that lost
+        #    much of the span is tried again, sampled (prompt_shapes.kept_enough), and the drafts start over.
+        seed = request.seed if request.seed is not None else random.randrange(2**31)
+        retries = prompt_shapes.CORRECTION_RETRIES if self.small and prompt_shapes.is_correction(request) else 0
+        first_draft_s, steps = None, 0
+        for attempt in range(retries + 1):
+            sampling = prompt_shapes.sampling(request, varied=request.varied or attempt > 0)
+            text, pieces, first, stop_reason = self._stream(
+                prompt, shape.fresh(), max_tokens, seed + attempt, sampling, request, started, on_draft, cancel_event
+            )
+            first_draft_s, steps = first_draft_s or first, steps + pieces
+            if stop_reason == "cancelled" or prompt_shapes.kept_enough(request.span, text):
+                break
+
+        # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
+        return self._result(text, steps, first_draft_s, started, stop_reason)
+
+    def _stream(self, prompt, shape: OutputShape, max_tokens: int, seed: int, sampling: dict, request: EditRequest,
+                started: float, on_draft, cancel_event) -> tuple[str, int, float | None, str]:
+        """One answer, streamed as drafts: its text, its steps, when its first draft came, its stop reason."""
         stream = self.llm.create_completion(
             prompt,  # already evaluated: llama-cpp-python finds it cached and starts sampling
             max_tokens=max_tokens,
             stream=True,
-            seed=request.seed if request.seed is not None else random.randrange(2**31),
+            seed=seed,
             logits_processor=self._one_line() if prompt_shapes.one_line(request) and self._shape != "document" else None,
-            **prompt_shapes.sampling(request),
+            **sampling,
         )
         pieces: list[str] = []  # what each step added to the shown text
         first_draft_s = None
@@ -201,10 +220,10 @@ class LlamaAutoregressiveBackend:
                 stream.close()
                 stop_reason = "eos"
                 break
-
-        # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
-        text = "" if stop_reason == "cancelled" else shape.cut_short() if stop_reason == "length" and request.mode == "fill" else shape.text
-        return self._result(text, len(pieces), first_draft_s, started, stop_reason)
+        if stop_reason == "cancelled":
+            return "", len(pieces), first_draft_s, stop_reason
+        text = shape.cut_short() if stop_reason == "length" and request.mode == "fill" else shape.text
+        return text, len(pieces), first_draft_s, stop_reason
 
     def _one_line(self) -> list:
         """A logits processor that rules out every token with a line break: a fill inside a line, or the
@@ -296,7 +315,7 @@ class LlamaAutoregressiveBackend:
             tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
             return tokens, OutputShape(prompt_shapes.stops(context), prefix=taken)
         if shape == "document":
-            return self._chat(context.messages(), cancel_event), OutputShape([self._eos_text])
+            return self._chat(context.messages(), cancel_event), OutputShape([self._eos_text], chat=True)
         # As many worked examples as leave half the context to the span, its context and the rewrite.
         for examples in range(len(prompt_shapes.EXAMPLES), -1, -1):
             if shape == "examples":
@@ -307,7 +326,9 @@ class LlamaAutoregressiveBackend:
             if examples == 0 or len(tokens) - self.count_tokens(context.span) <= self._n_ctx // 2:
                 break
         ends = [self._eos_text] if shape == "short-chat" else []
-        return tokens, OutputShape([*ends, *prompt_shapes.stops(context)], prefix=" " if shape == "examples" else "")
+        return tokens, OutputShape(
+            [*ends, *prompt_shapes.stops(context)], prefix=" " if shape == "examples" else "", chat=shape == "short-chat"
+        )
 
     def _chat(self, messages: list[dict[str, str]], cancel_event: threading.Event | None) -> list[int]:
         prompt = self._formatter.render(

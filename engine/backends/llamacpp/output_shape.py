@@ -19,6 +19,14 @@ _LOOP_TAIL = 640  # characters of the answer's end searched for a loop
 
 _LEAD_BREAK = re.compile(r"\A[ \t]*\n[ \t]*")
 _LEAD_BLANK = re.compile(r"\A\s*\n")
+# What chat-tuned models say before the text itself: "Sure, I'd be happy to help.", "Here is the corrected
+# text:", "The docstring is:". Only at the very start, one sentence or line, and only with text after it.
+_PREAMBLE = re.compile(
+    r"\A(?:(?:sure|certainly|of course|okay|ok)\b[^\n.!:]{0,80}[.!:]"  # a courtesy
+    r"|(?:here(?:'s| is| are)|the (?:\w+ ){0,3}(?:is|are|would be))\b[^\n.!:]{0,80}:)"  # a presentation, with its colon
+    r"[ \t]*\n?[ \t]*(?=\S)",  # and only with text after it
+    re.IGNORECASE,
+)
 
 
 def _kept(stop: str) -> int:
@@ -29,12 +37,17 @@ def _kept(stop: str) -> int:
 class OutputShape:
     """Feed the streamed pieces to `add`; `text` is what may be shown, `done` says the answer ended."""
 
-    def __init__(self, stops: list[str], prefix: str = "") -> None:
+    def __init__(self, stops: list[str], prefix: str = "", chat: bool = False) -> None:
         self.stops = [s for s in stops if s]
         self.prefix = prefix  # whitespace the document already has where the answer goes
+        self.chat = chat  # a chat model's answer: its opening courtesy ("Sure! Here is...:") is not the text
         self.raw = ""
         self.done = False
         self.text = ""
+
+    def fresh(self) -> OutputShape:
+        """The same shape with nothing fed yet (another answer to the same prompt)."""
+        return OutputShape(self.stops, self.prefix, self.chat)
 
     def add(self, piece: str) -> bool:
         """Take one piece; True once the answer has ended (a stop string or a loop)."""
@@ -42,6 +55,8 @@ class OutputShape:
             return True
         self.raw += piece
         answer = _LEAD_BLANK.sub("", self._answer())  # a line break before the answer is not the answer's
+        if self.chat:
+            answer = _PREAMBLE.sub("", answer, count=1)
         body = len(answer) - len(answer.lstrip())  # stops count only after the leading whitespace
         cut = min((i + _kept(s) for s in self.stops if (i := answer.find(s, body)) >= 0), default=-1)
         if cut >= 0:

@@ -18,6 +18,7 @@ paragraph.
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Literal
 
@@ -107,17 +108,36 @@ def one_line(request) -> bool:
     return "\n" not in request.span.strip("\n")
 
 
-def sampling(request) -> dict:
-    """llama.cpp's sampling for this request. A rewrite decodes greedily: a correction has one right answer
+def sampling(request, varied: bool | None = None) -> dict:
+    """llama.cpp's sampling for this request. An edit decodes greedily: a correction has one right answer
     and sampling only adds mistakes; "Try again" (a request with `varied`) samples for another answer.
     No repetition penalty: an edit copies most of its words from the span, which the penalty punishes;
     OutputShape cuts loops instead."""
-    if not request.varied:
+    if not (request.varied if varied is None else varied):
         return {"temperature": 0.0, "repeat_penalty": 1.0}
     return {"temperature": 0.7, "top_p": 0.95, "repeat_penalty": 1.0}
 
 
 _CORRECTION = re.compile(r"\b(fix|correct|typo|spell|grammar|proofread|punctuat|mistake)", re.IGNORECASE)
+
+
+def is_correction(request) -> bool:
+    return _is_correction(request.mode, request.instruction)
+
+
+# A correction keeps almost every word of its span; a small model's answer that kept fewer (it summarised,
+# dropped a clause, stopped early) is tried again, sampled, this many times before it is offered anyway.
+KEPT_WORDS = 0.6
+CORRECTION_RETRIES = 2
+
+
+def kept_enough(span: str, answer: str) -> bool:
+    """Whether `answer` keeps at least KEPT_WORDS of `span`'s words, in order (difflib's matching words)."""
+    before, after = span.lower().split(), answer.lower().split()
+    if not before:
+        return True
+    kept = sum(block.size for block in difflib.SequenceMatcher(None, before, after, autojunk=False).get_matching_blocks())
+    return kept >= KEPT_WORDS * len(before)
 
 
 def _is_correction(mode: str, instruction: str) -> bool:

@@ -72,6 +72,26 @@ def test_one_line_and_sampling():
     assert prompt_shapes.sampling(EditRequest(text, 0, 10, varied=True))["temperature"] > 0
 
 
+def test_a_correction_that_lost_much_of_its_span_is_not_kept_enough():
+    span = "He go to school every days and he don't like the bus."
+    assert prompt_shapes.kept_enough(span, "He goes to school every day and he doesn't like the bus.")
+    assert not prompt_shapes.kept_enough(span, "He doesn't like the bus.")  # what SmolLM2 first answered
+    assert prompt_shapes.is_correction(EditRequest(span, 0, 5, instruction="Fix the grammar"))
+    assert not prompt_shapes.is_correction(EditRequest(span, 0, 5, instruction="make it shorter"))
+
+
+def test_a_chat_answers_opening_courtesy_is_not_the_text():
+    for said, text in [("Sure, I'd be happy to help. Refunds are", "Refunds are"),
+                       ("Here is the corrected text:\nHe goes.", "He goes."), ("The docstring is:\ndef f():", "def f():"),
+                       ("The wall is tall. It", "The wall is tall. It"), ("Okay.", "Okay.")]:
+        shape = OutputShape([], chat=True)
+        shape.add(said)
+        assert shape.text == text
+    plain = OutputShape([])
+    plain.add("Sure, it works.")
+    assert plain.text == "Sure, it works."  # only a chat model's answer
+
+
 def feed(shape: OutputShape, *pieces: str) -> list[str]:
     shown = []
     for piece in pieces:
@@ -136,7 +156,7 @@ def test_a_typo_sentence_comes_back_as_one_line_with_fixes_and_nothing_leaked(sm
     # Greedy: the best guess again, the same text; "Try again" samples another.
     again = smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=1))
     assert again.text == result.text
-    varied = {smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=s, varied=True)).text for s in range(3)}
+    varied = {smol.edit(EditRequest(DOC, start, end, instruction="fix the typos", seed=s, varied=True)).text for s in range(6)}
     assert len(varied) >= 2
 
 
