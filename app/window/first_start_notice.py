@@ -9,11 +9,27 @@ It shows only while nothing is chosen (no model preference) and the bundled mode
 from __future__ import annotations
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QMainWindow, QPushButton, QToolBar, QToolButton, QWidget
+from PySide6.QtWidgets import (
+    QHBoxLayout, QLabel, QMainWindow, QPushButton, QSizePolicy, QToolBar, QToolButton, QWidget,
+)
 
 from engine import BUNDLED, bundled_summary, chosen_model
 
 DISMISSED_KEY = "notices/firstStartDismissed"
+
+
+class _WrappedText(QLabel):
+    """A word-wrapped label as tall as its text at its width: a toolbar's layout ignores height-for-width and
+    sized the bar for the label's narrow size hint, three times the height its lines need."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().resizeEvent(event)
+        self.setFixedHeight(self.heightForWidth(self.width()))
 
 
 class FirstStartNotice(QToolBar):
@@ -29,8 +45,7 @@ class FirstStartNotice(QToolBar):
         self.setMovable(False)
         self.setFloatable(False)
         self.toggleViewAction().setVisible(False)  # not offered in the toolbar menu: closing it is for good
-        self.text = QLabel(bundled_summary())
-        self.text.setWordWrap(True)
+        self.text = _WrappedText(bundled_summary())
         self.text.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.choose_button = QPushButton("Choose a model…")
         self.close_button = QToolButton()

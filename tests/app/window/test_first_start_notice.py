@@ -35,6 +35,9 @@ def test_a_first_start_names_the_bundled_model_offers_a_choice_and_stays_closed(
     assert window.toolBarArea(notice) == Qt.ToolBarArea.TopToolBarArea
     assert BUNDLED_NAME in notice.text.text() and notice.text.text() == bundled_summary()
     assert "quality benchmark" in notice.text.text()
+    # As tall as its lines at its width, not the toolbar's guess from a narrow label (three times that).
+    qtbot.waitUntil(lambda: notice.text.height() == notice.text.heightForWidth(notice.text.width())
+                    and notice.height() <= notice.text.height() + 24)
     assert QApplication.activeModalWidget() is None  # a bar, not a dialog: the editor takes keys meanwhile
     qtbot.keyClicks(window.editor, "typing works")
     assert window.editor.toPlainText() == "typing works"
