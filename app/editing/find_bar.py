@@ -220,9 +220,11 @@ class FindBar(QFrame):
         if count == 0 and not error:
             self.status.setText("No results")
             return
-        undo = "Ctrl+Z undoes them all" if count != 1 else "Ctrl+Z undoes it"
-        done = f"Replaced {count} match{'' if count == 1 else 'es'} ({undo})"
-        self.message.emit(f"{error}; {done}" if error else done)
+        if error:  # what was replaced before it stopped stays one undo step (or was just undone)
+            self.message.emit(f"{error} after {count} replacement{'' if count == 1 else 's'}")
+        else:
+            undo = "Ctrl+Z undoes them all" if count != 1 else "Ctrl+Z undoes it"
+            self.message.emit(f"Replaced {count} match{'' if count == 1 else 'es'} ({undo})")
         self._schedule(move=False)  # the count of what is left
 
     # -- searching ---------------------------------------------------------------------------------------
