@@ -6,8 +6,9 @@
 - Enter / F3: next match, Shift+Enter / Shift+F3: previous, both wrapping around. With the bar closed,
   `find_next()` / `find_previous()` reuse the last query. Esc closes the bar and gives the editor its focus.
 - Match case, whole word and regular expression (Python's `re`; a bad pattern is one line in the bar).
-- Replace replaces the selected match and moves on; Replace all is one undo step. In regex mode the
-  replacement may use \\1 and \\g<name>.
+- Replace replaces the selected match and moves on; Replace all is one undo step (on a large document in
+  chunks over event-loop turns, the editor read-only meanwhile: app/editing/replace_all.py). In regex mode
+  the replacement may use \\1 and \\g<name>.
 
 A rewrite shown in the editor ends (cancelled: the original text comes back, as Esc does) before any find
 action, so find never sees, selects or replaces model text. Edits the document gets otherwise while a
@@ -42,6 +43,7 @@ from PySide6.QtWidgets import (
 from app.editing.colors import colors_for
 from app.editing.editor import Editor
 from app.editing.find_search import Matches, Query, Utf16, first_match
+from app.editing.replace_all import ReplaceAll
 
 DEBOUNCE_MS = 16  # one frame: a burst of keystrokes searches once
 MAX_HIGHLIGHTS = 1000  # in and near the view; a screen of one-letter matches stays below
@@ -95,6 +97,7 @@ class FindBar(QFrame):
         self._origin = 0  # where the incremental search starts: the match typing extends
         self._text: tuple[str, Utf16] | None = None  # the document's text and its offsets, None when stale
         self._matches: Matches | None = None  # of the current query in that text
+        self._replacing: ReplaceAll | None = None  # a replace-all run whose chunks have not all landed
         self._move = False  # the pending search selects the first match (typing) or only recounts (an edit)
         self._debounce = QTimer(self, singleShot=True, interval=DEBOUNCE_MS, timeout=self._search)
         self._scanner = QTimer(self, interval=0, timeout=self._scan)
@@ -153,6 +156,8 @@ class FindBar(QFrame):
     def replace(self) -> None:
         """Replace the selected match (a selection that is no match: just go to the next one), then go on."""
         self._end_rewrite()
+        if self._replacing is not None:
+            return  # the document is not the user's to edit until replace all is done
         found = self._compiled()
         if found is None:
             return
@@ -174,42 +179,53 @@ class FindBar(QFrame):
         self._step(forward=True)
 
     def replace_all(self) -> None:
-        """Replace every match as one undo step."""
+        """Replace every match as one undo step; a large document in chunks over event-loop turns, the editor
+        read-only until the last one lands (app/editing/replace_all.py)."""
         self._end_rewrite()
+        if self._replacing is not None:
+            return  # the run under way replaces them
         found = self._compiled()
         if found is None:
             return
         query, pattern = found
         text, offsets = self._document_text()
-        replacement = self.replacement.text()
-        spans: list[tuple[int, int]] = []
-
-        def expand(match: re.Match) -> str:
-            if match.end() == match.start():
-                return ""  # an empty match stays as it is (see find_search)
-            spans.append(match.span())
-            return query.expand(match, replacement)
-
+        run = ReplaceAll(self.editor, query, pattern, self.replacement.text(), text, offsets, self)
+        run.progress.connect(self._on_replace_progress)
+        run.finished.connect(self._on_replace_finished)
+        self._replacing = run
         try:
-            new_text = pattern.sub(expand, text)
+            run.start()
         except ValueError as exc:
+            self._replacing = None
+            run.deleteLater()
             self.status.setText(str(exc))
             return
-        if not spans:
+        if run.first is not None:
+            cursor = QTextCursor(self.editor.document())
+            cursor.setPosition(offsets.position(run.first))
+            self.editor.setTextCursor(cursor)
+        if run.running:
+            self.replace_button.setEnabled(False)
+            self.replace_all_button.setEnabled(False)
+
+    def _on_replace_progress(self, count: int) -> None:
+        self.status.setText(f"Replacing… {count}")
+
+    def _on_replace_finished(self, count: int, error: str) -> None:
+        run, self._replacing = self._replacing, None
+        if run is not None:
+            run.deleteLater()
+        self.replace_button.setEnabled(True)
+        self.replace_all_button.setEnabled(True)
+        if count == 0 and not error:
             self.status.setText("No results")
             return
-        # One insertion over the changed range: as fast for 100k matches as for one, and one undo step.
-        first, last = spans[0][0], spans[-1][1]
-        cursor = QTextCursor(self.editor.document())
-        cursor.setPosition(offsets.position(first))
-        cursor.setPosition(offsets.position(last), QTextCursor.MoveMode.KeepAnchor)
-        cursor.beginEditBlock()
-        cursor.insertText(new_text[first : len(new_text) - (len(text) - last)])
-        cursor.endEditBlock()
-        cursor.setPosition(offsets.position(first))
-        self.editor.setTextCursor(cursor)
-        n = len(spans)
-        self.message.emit(f"Replaced {n} match{'' if n == 1 else 'es'} (Ctrl+Z undoes them all)")
+        if error:  # what was replaced before it stopped stays one undo step (or was just undone)
+            self.message.emit(f"{error} after {count} replacement{'' if count == 1 else 's'}")
+        else:
+            undo = "Ctrl+Z undoes them all" if count != 1 else "Ctrl+Z undoes it"
+            self.message.emit(f"Replaced {count} match{'' if count == 1 else 'es'} ({undo})")
+        self._schedule(move=False)  # the count of what is left
 
     # -- searching ---------------------------------------------------------------------------------------
 
@@ -249,7 +265,7 @@ class FindBar(QFrame):
             return  # a layout or format change, not a text change
         self._text = None
         self._matches = None
-        if self.isVisible():
+        if self.isVisible() and self._replacing is None:  # a replace-all run recounts once, at its end
             self._schedule(move=False)
 
     def _on_query_edited(self, *_args) -> None:

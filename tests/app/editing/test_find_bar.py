@@ -10,6 +10,7 @@ from PySide6.QtGui import QTextCursor
 
 from app.editing.colors import colors_for
 from app.editing.find_search import Matches, Query, Utf16
+from app.editing.replace_all import CHUNK_CHARS, STOPPED
 from app.window.main_window import create_main_window
 from engine import MODEL_ENV, index_to_utf16
 from tests.app import close_window
@@ -332,3 +333,77 @@ def test_find_during_a_rewrite_ends_it_and_no_draft_reaches_the_text(qtbot, chec
     qtbot.waitUntil(editor.task.done, timeout=5000)
     window.hide()
     close_window(qtbot, window)
+
+
+# ~230k characters, an emoji on every line: several chunks of replace_all.CHUNK_CHARS, UTF-16 shifts in each.
+LARGE = "".join(f"🦊 Line {n}: the fox saw the other fox by the river.\n" for n in range(4000))
+
+
+def _start_large_replace_all(qtbot, window, query: str, replacement: str) -> int:
+    _set_text(window, LARGE)
+    bar = window.tab.find_bar
+    bar.open(replace=True)
+    _type(qtbot, bar, query)
+    total = len(re.findall(query, LARGE, re.I))
+    _settled(qtbot, bar, f"1 of {total}")
+    bar.replacement.setText(replacement)
+    bar.replace_all_button.click()
+    return total
+
+
+def test_replace_all_on_a_large_document_lands_in_chunks_as_one_undo_step(qtbot, window):
+    editor, bar = window.editor, window.tab.find_bar
+    assert len(LARGE) > 3 * CHUNK_CHARS
+    assert not editor.document().isUndoAvailable()
+    total = _start_large_replace_all(qtbot, window, "fox", "🐺 wolf")
+    expected = re.sub("fox", "🐺 wolf", LARGE, flags=re.I)
+    # The first chunk is in, the rest come between events: meanwhile the document is not the user's to edit.
+    first = editor.raw_text()
+    assert first != LARGE and first != expected
+    assert editor.isReadOnly() and not bar.replace_all_button.isEnabled() and not bar.replace_button.isEnabled()
+    assert bar.status.text().startswith("Replacing…")
+    qtbot.waitUntil(lambda: not editor.isReadOnly(), timeout=10000)
+    assert editor.raw_text() == expected
+    assert bar.replace_all_button.isEnabled() and bar.replace_button.isEnabled()
+    assert window.statusBar().currentMessage() == f"Replaced {total} matches (Ctrl+Z undoes them all)"
+    _settled(qtbot, bar, "No results")
+    editor.undo()
+    assert editor.raw_text() == LARGE
+    assert not editor.document().isUndoAvailable()  # that one undo took back every chunk
+    editor.redo()
+    assert editor.raw_text() == expected
+
+
+def test_typing_during_a_chunked_replace_all_is_refused(qtbot, window):
+    editor, bar = window.editor, window.tab.find_bar
+    _start_large_replace_all(qtbot, window, "fox", "wolf")
+    assert editor.isReadOnly()
+    editor.setFocus()
+    qtbot.keyClicks(editor, "XYZ")  # refused by the read-only editor
+    qtbot.keyClick(editor, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    bar.replace_all()  # a second run while the first is under way: nothing
+    bar.replace()  # neither does Replace edit meanwhile
+    qtbot.waitUntil(lambda: not editor.isReadOnly(), timeout=10000)
+    assert editor.raw_text() == re.sub("fox", "wolf", LARGE, flags=re.I)
+    editor.undo()
+    assert editor.raw_text() == LARGE and not editor.document().isUndoAvailable()
+
+
+def test_the_count_after_a_chunked_replace_all_counts_the_new_text(qtbot, window):
+    editor, bar = window.editor, window.tab.find_bar
+    total = _start_large_replace_all(qtbot, window, "fox", "fox fox")
+    qtbot.waitUntil(lambda: not editor.isReadOnly(), timeout=10000)
+    _settled(qtbot, bar, f"{2 * total} matches")  # the caret at the first replacement, no match selected
+
+
+def test_another_change_during_a_chunked_replace_all_stops_it(qtbot, window):
+    # A menu undo mid-run takes back the chunks so far (one step) and ends the run: nothing half-joined.
+    editor, bar = window.editor, window.tab.find_bar
+    _start_large_replace_all(qtbot, window, "fox", "wolf")
+    assert editor.isReadOnly()
+    editor.undo()
+    assert editor.raw_text() == LARGE and not editor.isReadOnly()
+    assert window.statusBar().currentMessage().startswith(STOPPED)
+    qtbot.wait(50)  # no chunk comes after it
+    assert editor.raw_text() == LARGE
+    assert bar.replace_all_button.isEnabled()
