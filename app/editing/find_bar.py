@@ -109,8 +109,9 @@ class FindBar(QFrame):
         close.clicked.connect(self.close)
         self.replace_button.clicked.connect(self.replace)
         self.replace_all_button.clicked.connect(self.replace_all)
-        for field in (self.query, self.replacement):
-            field.installEventFilter(self)
+        for widget in self.findChildren(QWidget):  # Esc and F3 from any part of the bar (a toggle, a button too)
+            if widget.focusPolicy() != Qt.FocusPolicy.NoFocus:
+                widget.installEventFilter(self)
         editor.document().contentsChange.connect(self._on_contents_change)
         # After a scroll, not inside it: Qt scrolls from within setTextCursor, and setting extra selections
         # there (with the layout half updated) crashed. Also one highlight for a burst of scroll steps.
@@ -428,7 +429,7 @@ class FindBar(QFrame):
             return self.close
         if key == Qt.Key.Key_F3:
             return self.find_previous if shift else self.find_next
-        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter):
+        if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter) and field in (self.query, self.replacement):
             if field is self.replacement:
                 return self.replace
             return self.find_previous if shift else self.find_next

@@ -177,6 +177,22 @@ def test_escape_closes_the_bar_and_focuses_the_editor(qtbot, window):
     assert window.editor.textCursor().selectedText() == "Fox"  # the match stays selected
 
 
+def test_escape_from_a_toggle_or_a_button_closes_the_bar_too(qtbot, window):
+    _set_text(window, FOXES)
+    bar = window.tab.find_bar
+    for widget in (bar.match_case, bar.replace_all_button):
+        bar.open(replace=True)
+        widget.setFocus()
+        qtbot.keyClick(widget, Qt.Key.Key_Escape)
+        assert not bar.isVisible(), widget
+    bar.open()
+    _type(qtbot, bar, "fox")
+    _settled(qtbot, bar, "1 of 12")
+    bar.match_case.setFocus()
+    qtbot.keyClick(bar.match_case, Qt.Key.Key_Return)  # Enter on a toggle is not "find next"
+    assert bar.status.text() == "1 of 12"
+
+
 def test_f3_after_closing_reuses_the_query(qtbot, window):
     text = "one two one three one\n"
     _set_text(window, text)
