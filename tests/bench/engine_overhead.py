@@ -65,7 +65,8 @@ class BenchBackend(DiffusionGemmaBackend):
         if request.instruction != RAW:
             return super().edit(request, on_draft, cancel_event)
         self.raw_value = self.raw_call()
-        return EditResult("", 0, 0, None, 0.0, 0.0, self.spec, "max_steps")
+        # Not empty: the engine offers no empty answer as an edit (engine/usable.py) and would report an error.
+        return EditResult("raw", 0, 0, None, 0.0, 0.0, self.spec, "max_steps")
 
 
 @torch.no_grad()
