@@ -26,50 +26,56 @@ import time
 from pathlib import Path
 
 from engine import EditRequest, Engine, backend_for
+from engine.backends.llamacpp import prompt_shapes
 from engine.models.bundled import BUNDLED
 
 TOKENS = 64
 SAMPLER_VOCAB = 32_000
 SAMPLER_HIDDEN = 256  # LLaDA-8B's is 4,096: its forward pass dwarfs the sampler far more than this one's
-DOCUMENT = "Dear team,\nThe quarterly report is attached. Revenue grew in every region.\n"
+DOCUMENT = "Dear team,\nThe quarterly report is attached. Revenue grew in every region"  # a fill inside a line
 
 
-def decode_tok_s(stamps: list[float]) -> float:
-    return (len(stamps) - 1) / (stamps[-1] - stamps[0])
-
-
-def raw_run(llm, prompt: str, seed: int) -> list[float]:
+def raw_run(llm, prompt: str, request: EditRequest) -> tuple[int, float]:
+    """Tokens streamed and the time from the first to the last, with the engine's sampling for `request`."""
     stamps = []
     stream = llm.create_completion(
-        prompt, max_tokens=TOKENS, stream=True, seed=seed, temperature=0.7, top_p=0.95, repeat_penalty=1.1
+        prompt, max_tokens=TOKENS, stream=True, seed=request.seed, **prompt_shapes.sampling(request)
     )
     for chunk in stream:
         if chunk["choices"][0]["text"]:
             stamps.append(time.perf_counter())
-    return stamps
+    return len(stamps), stamps[-1] - stamps[0]
 
 
-def engine_run(engine: Engine, request: EditRequest) -> list[float]:
+def engine_run(engine: Engine, request: EditRequest) -> tuple[int, float]:
+    """Tokens of the result and the time from the first draft to the last. Tokens, not drafts: a draft can
+    hold two tokens when the first might have begun a stop string (output_shape.py holds it back)."""
     stamps: list[float] = []
-    engine.edit(request, lambda draft: stamps.append(time.perf_counter()))
-    return stamps
+    result = engine.edit(request, lambda draft: stamps.append(time.perf_counter()))
+    return result.tokens, stamps[-1] - stamps[0]
+
+
+def decode_tok_s(run: tuple[int, float]) -> float:
+    tokens, seconds = run
+    return (tokens - 1) / seconds
 
 
 def autoregressive(repeats: int) -> dict:
     with Engine() as engine:
         engine.load(lambda: backend_for(BUNDLED)).result()
         backend = engine._backend  # the benchmark drives the engine's own Llama for the raw side
-        # `fill` continues the text: no stop strings, so both sides generate exactly TOKENS tokens.
+        # `fill` continues the line, to its end at most (the engine stops there, the raw call goes on to TOKENS):
+        # rates are per token, so the two lengths need not match.
         request = EditRequest(DOCUMENT, len(DOCUMENT), len(DOCUMENT), mode="fill", max_new_tokens=TOKENS, seed=11)
         prompt, _, _ = backend._fit(request)  # the very tokens the engine evaluates
-        raw_run(backend.llm, prompt, 11)  # warm-up
+        raw_run(backend.llm, prompt, request)  # warm-up
         engine_rates, raw_rates, counts = [], [], []
         for _ in range(repeats):
-            raw = raw_run(backend.llm, prompt, 11)
+            raw = raw_run(backend.llm, prompt, request)
             eng = engine_run(engine, request)
             raw_rates.append(decode_tok_s(raw))
             engine_rates.append(decode_tok_s(eng))
-            counts.append((len(raw), len(eng)))
+            counts.append((raw[0], eng[0]))
     engine_tok_s, raw_tok_s = statistics.median(engine_rates), statistics.median(raw_rates)
     return {
         "engine_tok_s": engine_tok_s,

@@ -121,3 +121,15 @@ def test_perceived_speed_runs_the_gui_path_with_the_bundled_model_and_reports_it
     assert "| sentence |" in section and "| paragraph |" in section
     assert "Enter to first draft painted" in "\n".join(report.targets({"perceived_speed": entry}))
     assert "perceived_speed" in dict(report.benchmarks())
+
+
+def test_engine_overhead_runs_its_raw_and_engine_calls(tmp_path):
+    """Structure only: the raw calls go through the engine (a broken one failed the whole benchmark unseen)."""
+    out = tmp_path / "overhead.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tests.bench.engine_overhead", "--json", "--steps", "3", "--repeats", "1", "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    assert {"overhead_ratio", "first_draft_s", "first_draft_target_s"} <= result.keys()

@@ -61,7 +61,8 @@ class OutputShape:
         cut = min((i + _kept(s) for s in self.stops if (i := answer.find(s, body)) >= 0), default=-1)
         if cut >= 0:
             answer, self.done = answer[:cut], True
-        elif loop := _LOOP.search(answer[-_LOOP_TAIL:]):
+        elif answer[-6:] in answer[-_LOOP_TAIL:-6] and (loop := _LOOP.search(answer[-_LOOP_TAIL:])):
+            # (the search only when the last 6 characters came before: ~2 ms a token otherwise, 20% of a step)
             answer = answer[: len(answer) - len(loop.group(0)) + len(loop.group(1))]
             self.done = True
         self.text = answer if self.done else answer[: len(answer) - self._held(answer, body)]
