@@ -30,6 +30,7 @@ checking the compass every hundred metres and marking cairns for the way back.
 
 ```python
 def bearing(a, b):
+    # degrees clockwise from north
     return (b - a) % 360
 ```
 

@@ -15,23 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-SAMPLE = """# Field notes
+from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE
 
-The survey team left the valley before dawn, carrying three days of water and a map that
-nobody fully trusted.
-
-By noon the trail had vanished under fresh scree. We agreed to follow the ridge line instead,
-checking the compass every hundred metres and marking cairns for the way back.
-
-```python
-def bearing(a, b):
-    # degrees clockwise from north
-    return (b - a) % 360
-```
-
-Tomorrow: cross the saddle, sample the spring, and return before the weather turns
-(see [the route map](https://example.org/map) and `bearing()`).
-"""
+# The app's own screenshot sample, with a link and inline code for the preview's colours.
+SAMPLE = SCREENSHOT_SAMPLE.replace(
+    "before the weather turns.\n",
+    "before the weather turns\n(see [the route map](https://example.org/map) and `bearing()`).\n",
+)
 DRAFT_SPAN = "nobody fully trusted."
 REVIEW_SPAN = "By noon the trail had vanished under fresh scree."
 REVIEW_RESULT = "At noon the path had gone under fresh rock."  # four word hunks
