@@ -123,12 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     if not editor.start_rewrite():
         print(f"cannot rewrite: {window.run_label.text()}", file=sys.stderr)
         return 1
-    captured: list[tuple[int, int]] = []
+    captured: list[tuple[int, int, object]] = []
 
     def on_draft(draft) -> None:
-        # Emitted once the draft is in the document and highlighted.
+        # Emitted once the draft is in the document and highlighted: grabbed now (grab() paints at once), so
+        # the picture is this draft's, not whatever a later one or the review made of it by the next repaint.
         if not captured and 3 * draft.step >= draft.max_steps and draft.step < draft.max_steps:
-            captured.append((draft.step, draft.max_steps))
+            captured.append((draft.step, draft.max_steps, window.grab()))
 
     editor.draftShown.connect(on_draft)
     session = editor.session
@@ -138,12 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     if not captured:
         print(f"the run ended before a mid-run draft ({session.state}); try more steps or another model", file=sys.stderr)
         return 1
-    app.processEvents()  # let the repaint of that draft happen
+    step, max_steps, picture = captured[0]
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not window.grab().save(str(out)):
+    if not picture.save(str(out)):
         print(f"cannot write {out}", file=sys.stderr)
         return 1
-    step, max_steps = captured[0]
     print(f"{out}: step {step}/{max_steps} of a rewrite with {window.bridge.model_info.id}")
     editor.cancel_rewrite()
     run_until_done(window.aclose())
