@@ -173,18 +173,27 @@ class LlamaAutoregressiveBackend:
             return self._result("", 0, None, started, "cancelled")
 
         # 3. Stream: one draft per token, cancel checked between tokens. A small model's correction that lost
-        #    much of the span is tried again, sampled (prompt_shapes.kept_enough), and the drafts start over.
+        #    much of the span is tried again, sampled (prompt_shapes.kept_share), and the drafts start over.
         seed = request.seed if request.seed is not None else random.randrange(2**31)
         retries = prompt_shapes.CORRECTION_RETRIES if self.small and prompt_shapes.is_correction(request) else 0
-        first_draft_s, steps = None, 0
+        first_draft_s, steps, best = None, 0, None
         for attempt in range(retries + 1):
             sampling = prompt_shapes.sampling(request, varied=request.varied or attempt > 0)
             text, pieces, first, stop_reason = self._stream(
                 prompt, shape.fresh(), max_tokens, seed + attempt, sampling, request, started, on_draft, cancel_event
             )
             first_draft_s, steps = first_draft_s or first, steps + pieces
-            if stop_reason == "cancelled" or prompt_shapes.kept_enough(request.span, text):
+            if stop_reason == "cancelled":
+                best = (text, stop_reason)
                 break
+            kept = prompt_shapes.kept_share(request.span, text)
+            if best is None or kept > best[2]:
+                best = (text, stop_reason, kept)
+            if kept >= prompt_shapes.KEPT_WORDS:
+                break
+        text, stop_reason = best[0], best[1]
+        if request.mode != "fill" and text:  # the span's own line breaks at its ends (a selected line's "\n")
+            text = prompt_shapes.with_span_ends(request.span, text)
 
         # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
         return self._result(text, steps, first_draft_s, started, stop_reason)
@@ -209,10 +218,15 @@ class LlamaAutoregressiveBackend:
                 stop_reason = "cancelled"
                 break
             choice = chunk["choices"][0]
-            shown = len(shape.text)
+            shown = shape.text
             ended = shape.add(choice["text"])
-            if len(shape.text) > shown:
-                pieces.append(shape.text[shown:])
+            if choice.get("finish_reason") == "stop":
+                shape.finish()  # the model's end: a tail held back as a possible stop is the answer's
+            if shape.text != shown:
+                if shape.text.startswith(shown):
+                    pieces.append(shape.text[len(shown) :])
+                else:  # its start changed (a courtesy recognised once whole): the draft starts over
+                    pieces = [shape.text]
                 elapsed = time.perf_counter() - started
                 first_draft_s = first_draft_s or elapsed
                 on_draft(Draft.streamed(pieces, max_tokens, elapsed))
@@ -222,7 +236,10 @@ class LlamaAutoregressiveBackend:
                 break
         if stop_reason == "cancelled":
             return "", len(pieces), first_draft_s, stop_reason
-        text = shape.cut_short() if stop_reason == "length" and request.mode == "fill" else shape.text
+        if stop_reason == "length":
+            text = shape.cut_short() if request.mode == "fill" else shape.finish()
+        else:
+            text = shape.text
         return text, len(pieces), first_draft_s, stop_reason
 
     def _one_line(self) -> list:
@@ -313,9 +330,9 @@ class LlamaAutoregressiveBackend:
         if context.mode == "fill" and shape != "document":
             text, taken = prompt_shapes.continuation(context)
             tokens = self.llm.tokenize(text.encode("utf-8"), add_bos=True, special=False) or [self.llm.token_bos()]
-            return tokens, OutputShape(prompt_shapes.stops(context), prefix=taken)
+            return tokens, OutputShape(prompt_shapes.stops(context), prefix=taken, source=context.span)
         if shape == "document":
-            return self._chat(context.messages(), cancel_event), OutputShape([self._eos_text], chat=True)
+            return self._chat(context.messages(), cancel_event), OutputShape([self._eos_text], chat=True, source=context.span)
         # As many worked examples as leave half the context to the span, its context and the rewrite.
         for examples in range(len(prompt_shapes.EXAMPLES), -1, -1):
             if shape == "examples":
@@ -327,7 +344,8 @@ class LlamaAutoregressiveBackend:
                 break
         ends = [self._eos_text] if shape == "short-chat" else []
         return tokens, OutputShape(
-            [*ends, *prompt_shapes.stops(context)], prefix=" " if shape == "examples" else "", chat=shape == "short-chat"
+            [*ends, *prompt_shapes.stops(context)], prefix=" " if shape == "examples" else "", chat=shape == "short-chat",
+            source=context.span,
         )
 
     def _chat(self, messages: list[dict[str, str]], cancel_event: threading.Event | None) -> list[int]:

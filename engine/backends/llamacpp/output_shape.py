@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import re
 
-# The same 6-80 characters four times in a row at the end: a loop, not prose (prose repeats words, not runs).
-_LOOP = re.compile(r"(.{6,80}?)\1{3,}\Z", re.DOTALL)
+# The same 12-80 characters four times in a row at the end: a loop, not prose (prose repeats words, not runs).
+# Shorter units are real text too often: a table's "| --- ", a "=====" rule, "0, 0, 0", indentation.
+_LOOP = re.compile(r"(.{12,80}?)\1{3,}\Z", re.DOTALL)
+_LOOP_MIN_KINDS = 4  # different characters the repeated unit holds (a run of one or two is a rule, not a loop)
 _LOOP_TAIL = 640  # characters of the answer's end searched for a loop
 
 
@@ -37,17 +39,19 @@ def _kept(stop: str) -> int:
 class OutputShape:
     """Feed the streamed pieces to `add`; `text` is what may be shown, `done` says the answer ended."""
 
-    def __init__(self, stops: list[str], prefix: str = "", chat: bool = False) -> None:
+    def __init__(self, stops: list[str], prefix: str = "", chat: bool = False, source: str = "") -> None:
         self.stops = [s for s in stops if s]
         self.prefix = prefix  # whitespace the document already has where the answer goes
         self.chat = chat  # a chat model's answer: its opening courtesy ("Sure! Here is...:") is not the text
+        self.source = source.lower()  # the span: a courtesy it has itself ("Of course, we...") is the text
         self.raw = ""
         self.done = False
-        self.text = ""
+        self.answer = ""  # all of it so far, held-back tail included
+        self.text = ""  # what may be shown
 
     def fresh(self) -> OutputShape:
         """The same shape with nothing fed yet (another answer to the same prompt)."""
-        return OutputShape(self.stops, self.prefix, self.chat)
+        return OutputShape(self.stops, self.prefix, self.chat, self.source)
 
     def add(self, piece: str) -> bool:
         """Take one piece; True once the answer has ended (a stop string or a loop)."""
@@ -55,23 +59,45 @@ class OutputShape:
             return True
         self.raw += piece
         answer = _LEAD_BLANK.sub("", self._answer())  # a line break before the answer is not the answer's
-        if self.chat:
-            answer = _PREAMBLE.sub("", answer, count=1)
+        for _ in range(2 if self.chat else 0):  # "Sure! Here is the corrected text:" is two
+            said = _PREAMBLE.match(answer)
+            if said is None or said.group(0).strip().lower() in self.source:
+                break
+            answer = answer[said.end() :]
         body = len(answer) - len(answer.lstrip())  # stops count only after the leading whitespace
         cut = min((i + _kept(s) for s in self.stops if (i := answer.find(s, body)) >= 0), default=-1)
         if cut >= 0:
             answer, self.done = answer[:cut], True
-        elif answer[-6:] in answer[-_LOOP_TAIL:-6] and (loop := _LOOP.search(answer[-_LOOP_TAIL:])):
-            # (the search only when the last 6 characters came before: ~2 ms a token otherwise, 20% of a step)
+        elif (loop := self._loop(answer)) is not None:
             answer = answer[: len(answer) - len(loop.group(0)) + len(loop.group(1))]
             self.done = True
-        self.text = answer if self.done else answer[: len(answer) - self._held(answer, body)]
+        self.answer = answer
+        if self.done:
+            self.text = answer
+        elif body < len(answer):  # nothing but whitespace yet: nothing to show
+            self.text = answer[: len(answer) - self._held(answer, body)]
         return self.done
+
+    def finish(self) -> str:
+        """The answer when the model ended it (an end token, the token limit): the held-back tail too."""
+        if not self.done:
+            self.text = self.answer if self.answer.strip() else ""
+        return self.text
+
+    @staticmethod
+    def _loop(answer: str):
+        # The regex only when the last 12 characters came before: ~2 ms a token otherwise, 20% of a step.
+        if answer[-12:] not in answer[-_LOOP_TAIL:-12]:
+            return None
+        loop = _LOOP.search(answer[-_LOOP_TAIL:])
+        return loop if loop and len(set(loop.group(1).strip())) >= _LOOP_MIN_KINDS else None
 
     def cut_short(self) -> str:
         """The answer when the token limit ended it: back to its last whole line, else its last whole sentence,
         so a fill never ends inside a statement or a word (the text as it is when it has neither)."""
-        text = self.text
+        text = self.finish()
+        if text.rstrip()[-1:] in (".", "!", "?"):
+            return text.rstrip()
         line = text.rstrip().rfind("\n")
         if line > 0:
             return text[:line]
@@ -88,7 +114,7 @@ class OutputShape:
             return self.raw[len(self.prefix) :]
         # Other whitespace than the document's: the document's stays, the answer's own is dropped (its line
         # break too, when the document's whitespace ends a line that the answer would otherwise break again).
-        return _LEAD_BREAK.sub("", self.raw) if self.prefix.startswith("\n") else self.raw.lstrip(" \t")
+        return _LEAD_BREAK.sub("", self.raw) if self.prefix.startswith("\n") else self.raw.lstrip()
 
     def _held(self, answer: str, body: int) -> int:
         """How much of the end may be the start of a stop string (shown once it is known not to be)."""

@@ -61,7 +61,8 @@ def continuation(context: PromptContext) -> tuple[str, str]:
     its space (" dough"); a line's indentation stays, since code goes on from it."""
     before = context.before
     line = before[before.rfind("\n") + 1 :]
-    if line and not line.strip() and "\n" in before:
+    at_line_end = not context.after or context.after.startswith("\n")  # (inside a line no break may come)
+    if line and not line.strip() and "\n" in before and at_line_end:
         # An indented empty line: BPE vocabularies spell a line break and the next line's indentation as one
         # token, so the prompt ends before the break and the answer brings both.
         return before[: len(before) - len(line) - 1], "\n" + line
@@ -96,7 +97,7 @@ def stops(context: PromptContext) -> list[str]:
         fence = ["```"] if context.language and context.language != "Markdown" else []  # code never has one
         return [*SENTENCE_ENDS, "\n"] if between else [*fence, "\n"] if mid_line else [*fence, "\n\n"]
     if "\n" not in context.span.strip("\n"):
-        return ["\n"]
+        return ["\n", "Instruction:", "Original:"]  # one line, and no run-on into a next example
     return ["\n\n", "\nInstruction:"] if "\n\n" not in context.span else ["\nInstruction:", "\nOriginal:"]
 
 
@@ -131,13 +132,22 @@ KEPT_WORDS = 0.6
 CORRECTION_RETRIES = 2
 
 
-def kept_enough(span: str, answer: str) -> bool:
-    """Whether `answer` keeps at least KEPT_WORDS of `span`'s words, in order (difflib's matching words)."""
+def kept_share(span: str, answer: str) -> float:
+    """The share of `span`'s words that `answer` keeps, in order (difflib's matching words); a correction's
+    answer under KEPT_WORDS is tried again, and of the tries the one that kept most is offered."""
     before, after = span.lower().split(), answer.lower().split()
     if not before:
-        return True
+        return 1.0
     kept = sum(block.size for block in difflib.SequenceMatcher(None, before, after, autojunk=False).get_matching_blocks())
-    return kept >= KEPT_WORDS * len(before)
+    return kept / len(before)
+
+
+def with_span_ends(span: str, answer: str) -> str:
+    """`answer` with the line breaks `span` has at its start and end, and no others there: a selected line
+    ends with its "\n", which a one-line answer cannot give back."""
+    lead = span[: len(span) - len(span.lstrip("\n"))]
+    trail = span[len(span.rstrip("\n")) :]
+    return lead + answer.strip("\n") + trail
 
 
 def _is_correction(mode: str, instruction: str) -> bool:

@@ -55,7 +55,7 @@ def test_a_fill_continues_the_text_without_its_trailing_space(text, at, prompt_e
 
 def test_stops_follow_the_shape_of_the_span():
     ctx, _ = context("One line to fix.\nNext.", 0, 16)
-    assert prompt_shapes.stops(ctx) == ["\n"]
+    assert prompt_shapes.stops(ctx) == ["\n", "Instruction:", "Original:"]
     between, _ = context("A sentence. B sentence.", 12)
     assert prompt_shapes.stops(between) == [*prompt_shapes.SENTENCE_ENDS, "\n"]
     code, _ = context("x = 1\n\ny = 2\n", 6, language="Python")
@@ -74,10 +74,26 @@ def test_one_line_and_sampling():
 
 def test_a_correction_that_lost_much_of_its_span_is_not_kept_enough():
     span = "He go to school every days and he don't like the bus."
-    assert prompt_shapes.kept_enough(span, "He goes to school every day and he doesn't like the bus.")
-    assert not prompt_shapes.kept_enough(span, "He doesn't like the bus.")  # what SmolLM2 first answered
+    assert prompt_shapes.kept_share(span, "He goes to school every day and he doesn't like the bus.") >= prompt_shapes.KEPT_WORDS
+    assert prompt_shapes.kept_share(span, "He doesn't like the bus.") < prompt_shapes.KEPT_WORDS  # SmolLM2's first try
     assert prompt_shapes.is_correction(EditRequest(span, 0, 5, instruction="Fix the grammar"))
     assert not prompt_shapes.is_correction(EditRequest(span, 0, 5, instruction="make it shorter"))
+
+
+def test_a_rewrite_keeps_the_line_breaks_at_the_ends_of_its_span():
+    assert prompt_shapes.with_span_ends("The dog runned.\n", "The dog ran.") == "The dog ran.\n"
+    assert prompt_shapes.with_span_ends("\nTwo lines\nhere", "\nTwo lines\nthere\n\n") == "\nTwo lines\nthere"
+
+
+def test_a_fill_inside_a_lines_indentation_continues_that_line():
+    text = "def f():\n  \n    return 1\n"
+    at = text.index("\n  \n") + 3
+    ctx, _ = context(text, at, language="Python")
+    prompt, prefix = prompt_shapes.continuation(ctx)  # at the end of an indented empty line: break and indent
+    assert prefix == "\n  " and prompt == "def f():"
+    inside = "def f():\n  " + "  return 1\n"
+    ctx, _ = context(inside, len("def f():\n  "), language="Python")
+    assert prompt_shapes.continuation(ctx) == ("def f():\n", "  ")  # inside a line's indentation: no break expected
 
 
 def test_a_chat_answers_opening_courtesy_is_not_the_text():
@@ -120,16 +136,45 @@ def test_the_documents_own_whitespace_is_taken_off_the_answer():
     assert feed(OutputShape([], prefix="\n    "), "\n  ", "return x")[-1] == "return x"  # other indentation
 
 
+@pytest.mark.parametrize("text", [
+    "| a | b | c | d |\n| --- | --- | --- | --- |\n", "Title\n" + "=" * 40 + "\n", "m = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0]\n",
+    "x = 1\n" + " " * 24 + "return x", "# " + "-" * 60 + "\nx = 1",
+])
+def test_repetitive_text_that_is_real_text_is_not_a_loop(text):
+    shape = OutputShape(["\n\n"])
+    for char in text:
+        shape.add(char)
+    assert not shape.done and shape.finish() == text
+
+
+def test_a_tail_held_back_as_a_possible_stop_is_the_answers_when_the_model_ends():
+    shape = OutputShape([*prompt_shapes.SENTENCE_ENDS, "\n"])
+    feed(shape, "It", " was", " happy", ".")
+    assert shape.text == "It was happy" and shape.finish() == "It was happy."
+
+
+def test_a_courtesy_the_span_has_itself_is_kept_and_a_double_one_goes():
+    kept = OutputShape([], chat=True, source="Of course, we could wait. Then we left.")
+    feed(kept, "Of course, we could wait.", " Then we left.")
+    assert kept.text == "Of course, we could wait. Then we left."
+    double = OutputShape([], chat=True, source="She do.")
+    feed(double, "Sure!", " Here is the corrected text:", "\n", "She does.")
+    assert double.text == "She does."
+
+
 def test_a_loop_is_cut_to_one_copy_and_a_cut_short_answer_ends_whole():
     shape = OutputShape([])
-    feed(shape, "Start. ", *["the same words "] * 6)
-    assert shape.done and shape.text == "Start. the same words "
+    feed(shape, "Start. ", *["the same words again "] * 6)
+    assert shape.done and shape.text == "Start. the same words again "
     cut = OutputShape([])
     feed(cut, "First line\n", "second line that was cut")
     assert cut.cut_short() == "First line"
     sentence = OutputShape([])
     feed(sentence, "One sentence. Two is cut")
     assert sentence.cut_short() == "One sentence."
+    whole = OutputShape([])
+    feed(whole, "One sentence. Two is whole.")
+    assert whole.cut_short() == "One sentence. Two is whole."
 
 
 # -- the bundled SmolLM2, through the engine -------------------------------------------------------------
