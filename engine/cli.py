@@ -195,7 +195,7 @@ class _PipedView:
         self.out = out
 
     def draft(self, draft: Draft) -> None:
-        pass
+        pass  # piped: the drafts are not part of the output (--show-steps puts them on stderr)
 
     def result(self, result: EditResult, document: str) -> None:
         newline = self.out.isatty() and not result.text.endswith("\n")

@@ -151,5 +151,5 @@ class ReplaceAll(QObject):
     def _disconnect(self) -> None:
         try:
             self.editor.document().contentsChange.disconnect(self._on_contents_change)
-        except (RuntimeError, TypeError):
+        except (RuntimeError, TypeError):  # already disconnected, or the document is gone with its tab
             pass

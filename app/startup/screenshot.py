@@ -40,6 +40,14 @@ STEPS = 48
 TIMEOUT_S = 300
 
 
+def close_scripted(window, scratch: str | Path) -> None:
+    """End a window a script opened as closing it would (engine awaited, journal closed) and drop its scratch
+    folder (its settings and journal live there, so nothing of the run stays in the user's)."""
+    run_until_done(window.aclose())
+    window.journal.close()
+    shutil.rmtree(scratch, ignore_errors=True)
+
+
 def _span(text: str, canvas: int | None) -> tuple[int, int]:
     """The second paragraph of prose (the first for a short file), as offsets; for a model with a canvas,
     cut to whole sentences (else words) of at most `canvas` UTF-8 bytes, which is at most `canvas` tokens."""
@@ -146,9 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{out}: step {step}/{max_steps} of a rewrite with {window.bridge.model_info.id}")
     editor.cancel_rewrite()
-    run_until_done(window.aclose())
-    window.journal.close()
-    shutil.rmtree(scratch, ignore_errors=True)
+    close_scripted(window, scratch)
     return 0
 
 

@@ -64,7 +64,7 @@ def cpu_model() -> str:
         for line in Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace").splitlines():
             if line.lower().startswith(("model name", "hardware")):
                 return line.split(":", 1)[1].strip()
-    except OSError:
+    except OSError:  # not Linux, or /proc not mounted: platform's name below
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
 
@@ -102,7 +102,7 @@ def measured(cache_dir: str | Path | None = None) -> Throughput:
         known = {}
     try:
         return Throughput(**known[key])
-    except (KeyError, TypeError):
+    except (KeyError, TypeError):  # not measured on this machine yet, or an entry of another shape: probe
         pass
     result = probe()
     known[key] = asdict(result)
@@ -111,7 +111,7 @@ def measured(cache_dir: str | Path | None = None) -> Throughput:
         temporary = path.with_suffix(".tmp")
         temporary.write_text(json.dumps(known, indent=1), encoding="utf-8")
         temporary.replace(path)
-    except OSError:
+    except OSError:  # a read-only cache: the result still serves this run, the next run probes again
         pass
     return result
 

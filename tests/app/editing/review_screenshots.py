@@ -10,12 +10,11 @@ Settings and the journal live in a temporary folder; nothing is saved.
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE
+from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE, close_scripted
 
 # The app's own screenshot sample, with a link and inline code for the preview's colours.
 SAMPLE = SCREENSHOT_SAMPLE.replace(
@@ -42,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     from PySide6.QtGui import QImage, QPainter
     from PySide6.QtWidgets import QApplication
 
-    from app.event_loop import run_until_done
     from app.rewrite.session import RewriteSession
     from app.storage.settings import apply_theme
     from app.window.main_window import create_main_window
@@ -110,9 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         caret_on("sample the spring")
     print(f"{out}/review-light.png, review-dark.png, preview-dark.png")
     apply_theme("system")
-    run_until_done(window.aclose())
-    window.journal.close()
-    shutil.rmtree(scratch, ignore_errors=True)
+    close_scripted(window, scratch)
     return 0
 
 

@@ -57,6 +57,16 @@ def _settled(qtbot, bar, label: str) -> None:
     qtbot.waitUntil(lambda: bar.status.text() == label, timeout=3000)
 
 
+def _searched(qtbot, window, text: str, query: str, label: str):
+    """The window's find bar, opened on `text` with `query` typed and its count shown as `label`."""
+    _set_text(window, text)
+    bar = window.tab.find_bar
+    bar.open()
+    _type(qtbot, bar, query)
+    _settled(qtbot, bar, label)
+    return bar
+
+
 def test_typing_moves_to_the_first_match_after_the_cursor_and_counts_all(qtbot, window):
     # The caret after the second "fox": typing goes to the third of twelve (case-insensitive: "Foxes" counts).
     second = [m.start() for m in re.finditer("fox", FOXES, re.I)][1]
@@ -165,11 +175,7 @@ def test_replace_all_is_one_undo_step_with_groups(qtbot, window):
 
 
 def test_escape_closes_the_bar_and_focuses_the_editor(qtbot, window):
-    _set_text(window, FOXES)
-    bar = window.tab.find_bar
-    bar.open()
-    _type(qtbot, bar, "fox")
-    _settled(qtbot, bar, "1 of 12")
+    bar = _searched(qtbot, window, FOXES, "fox", "1 of 12")
     qtbot.keyClick(bar.query, Qt.Key.Key_Escape)
     assert not bar.isVisible()
     qtbot.waitUntil(window.editor.hasFocus)
@@ -195,11 +201,7 @@ def test_escape_from_a_toggle_or_a_button_closes_the_bar_too(qtbot, window):
 
 def test_f3_after_closing_reuses_the_query(qtbot, window):
     text = "one two one three one\n"
-    _set_text(window, text)
-    bar = window.tab.find_bar
-    bar.open()
-    _type(qtbot, bar, "one")
-    _settled(qtbot, bar, "1 of 3")
+    bar = _searched(qtbot, window, text, "one", "1 of 3")
     bar.close()
     bar.find_next()
     assert _selected(window.editor) == (8, 11) and not bar.isVisible()
@@ -241,11 +243,7 @@ def test_open_seeds_the_query_with_a_one_line_selection(qtbot, window):
 
 
 def test_editing_with_the_bar_open_recounts(qtbot, window):
-    _set_text(window, "a b a\n")
-    bar = window.tab.find_bar
-    bar.open()
-    _type(qtbot, bar, "a")
-    _settled(qtbot, bar, "1 of 2")
+    bar = _searched(qtbot, window, "a b a\n", "a", "1 of 2")
     cursor = QTextCursor(window.editor.document())
     cursor.movePosition(QTextCursor.MoveOperation.End)
     cursor.insertText("a a")
@@ -299,11 +297,7 @@ def test_utf16_offsets_round_trip():
 
 def test_match_colours_are_the_themes_find_tints(qtbot, window):
     """The contrast of find_match / find_current under every text colour is tests/app/editing/test_colors.py's."""
-    _set_text(window, "fish one fish two fish")
-    bar = window.tab.find_bar
-    bar.open()
-    _type(qtbot, bar, "fish")
-    _settled(qtbot, bar, "1 of 3")
+    bar = _searched(qtbot, window, "fish one fish two fish", "fish", "1 of 3")
     theme = colors_for(window.editor.palette())
     backgrounds = [sel.format.background().color() for sel in window.editor.overlay("find")]
     assert sorted(c.name() for c in backgrounds) == sorted([theme.find_current.name()] + [theme.find_match.name()] * 2)

@@ -54,6 +54,17 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
+def _journal_child(args: list[str], journal: Path, model: Path) -> subprocess.Popen:
+    """tests/journal_child.py in its own process (killed by the tests), its journal in `journal`; it prints one
+    JSON line when it is where the test wants it."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REDRAFT_JOURNAL_DIR=str(journal), HF_HUB_OFFLINE="1")
+    env[MODEL_ENV] = str(model)
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.journal_child", *args],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
 def _window(qtbot, tmp_path, settings, paths=(), journal=None):
     win = create_main_window(list(paths), settings, str(journal or tmp_path / "journal"))
     qtbot.addWidget(win)
@@ -120,16 +131,7 @@ def test_sigkill_mid_rewrite_then_restore_gives_back_exactly_the_typed_text(qtbo
     path = tmp_path / "draft.txt"
     path.write_text(original, encoding="utf-8")
     journal = tmp_path / "journal"
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REDRAFT_JOURNAL_DIR=str(journal), HF_HUB_OFFLINE="1")
-    env[MODEL_ENV] = str(checkpoint)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.journal_child", str(path), str(tmp_path / "child.ini")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    child = _journal_child([str(path), str(tmp_path / "child.ini")], journal, checkpoint)
     try:
         report = json.loads(child.stdout.readline())
         time.sleep(0.3)  # let it refine a little more: the kill lands mid-run
@@ -278,16 +280,7 @@ def test_a_restored_buffer_is_journaled_at_once_so_a_kill_before_typing_loses_no
     root = tmp_path / "journal"
     entry = JournalEntry(str(tmp_path / "gone.txt"), "utf-16-le", "\r\n", "restored, then killed 🦊\nline 2", 1.0)
     crashed = _crashed_session(root, {"doc-1.json": _entry_bytes(entry)})
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REDRAFT_JOURNAL_DIR=str(root), HF_HUB_OFFLINE="1")
-    env[MODEL_ENV] = str(tmp_path / "no-model")
-    child = subprocess.Popen(
-        [sys.executable, "-m", "tests.journal_child", "--restore", str(tmp_path / "child.ini")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+    child = _journal_child(["--restore", str(tmp_path / "child.ini")], root, tmp_path / "no-model")
     try:
         report = json.loads(child.stdout.readline())  # the restore has returned; the child handles no event since
         child.send_signal(signal.SIGKILL)
