@@ -54,15 +54,25 @@ def settings(tmp_path):
     return QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
 
 
-def _journal_child(args: list[str], journal: Path, model: Path) -> subprocess.Popen:
-    """tests/journal_child.py in its own process (killed by the tests), its journal in `journal`; it prints one
-    JSON line when it is where the test wants it."""
+def _killed_after_report(args: list[str], journal: Path, model: Path, settle_s: float = 0.0) -> dict:
+    """Run tests/journal_child.py in its own process, its journal in `journal`; SIGKILL it `settle_s` after it
+    prints its one JSON report line, check it died of that kill, and return the report."""
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", REDRAFT_JOURNAL_DIR=str(journal), HF_HUB_OFFLINE="1")
     env[MODEL_ENV] = str(model)
-    return subprocess.Popen(
+    child = subprocess.Popen(
         [sys.executable, "-m", "tests.journal_child", *args],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
+    try:
+        report = json.loads(child.stdout.readline())
+        time.sleep(settle_s)
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    finally:
+        child.kill()
+        child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+    return report
 
 
 def _window(qtbot, tmp_path, settings, paths=(), journal=None):
@@ -131,16 +141,8 @@ def test_sigkill_mid_rewrite_then_restore_gives_back_exactly_the_typed_text(qtbo
     path = tmp_path / "draft.txt"
     path.write_text(original, encoding="utf-8")
     journal = tmp_path / "journal"
-    child = _journal_child([str(path), str(tmp_path / "child.ini")], journal, checkpoint)
-    try:
-        report = json.loads(child.stdout.readline())
-        time.sleep(0.3)  # let it refine a little more: the kill lands mid-run
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        child.kill()
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    # 0.3 s after its report: it refines a little more, so the kill lands mid-run.
+    report = _killed_after_report([str(path), str(tmp_path / "child.ini")], journal, checkpoint, settle_s=0.3)
     typed = original + TYPED
     assert report["typed"] == typed and report["state"] in ("running", "done")
     assert report["shown"] != typed  # a draft was on screen when the journal was written
@@ -280,15 +282,8 @@ def test_a_restored_buffer_is_journaled_at_once_so_a_kill_before_typing_loses_no
     root = tmp_path / "journal"
     entry = JournalEntry(str(tmp_path / "gone.txt"), "utf-16-le", "\r\n", "restored, then killed 🦊\nline 2", 1.0)
     crashed = _crashed_session(root, {"doc-1.json": _entry_bytes(entry)})
-    child = _journal_child(["--restore", str(tmp_path / "child.ini")], root, tmp_path / "no-model")
-    try:
-        report = json.loads(child.stdout.readline())  # the restore has returned; the child handles no event since
-        child.send_signal(signal.SIGKILL)
-        child.wait(timeout=10)
-    finally:
-        child.kill()
-        child.stdout.close()
-    assert child.returncode == -signal.SIGKILL
+    # Killed as soon as it reports: the restore has returned, and the child handles no event since.
+    report = _killed_after_report(["--restore", str(tmp_path / "child.ini")], root, tmp_path / "no-model")
     assert report["restored"] == [entry.text]
     assert not crashed.exists()  # the first crash's copy went once the restore was journaled...
     journal = Journal(root)
