@@ -53,6 +53,7 @@ class _Load:
 
 
 _STOP = object()
+NOT_AVAILABLE = "keeping words and re-noising the rest is not available with this model (it needs a diffusion model)"
 
 
 class Engine:
@@ -245,6 +246,9 @@ class Engine:
                 result = _failed(job.request, "cancelled", None, self._model_id())
             elif self._backend is None:
                 result = _failed(job.request, "error", "no model is loaded", "")
+            elif job.request.warm_start is not None and not self._backend.info().can_keep:
+                # Keeping words needs a canvas of positions: autoregressive and remote models have none.
+                result = _failed(job.request, "error", NOT_AVAILABLE, self._model_id())
             else:
                 result = self._backend.edit(job.request, job.on_draft or _ignore, job.cancel_event)
                 why = unusable(job.request, result.text) if result.ok else None

@@ -39,6 +39,12 @@ class EditRequest:
     varied: bool = False
     context_budget: int = DEFAULT_CONTEXT_BUDGET  # tokens of text around the span (span included); capped per model
     document_id: str = ""  # a new request for the same document supersedes the running one
+    # Diffusion-native edits: start the canvas from `warm_start` (a draft's text) instead of noise and keep the
+    # character ranges `keep` (start, end offsets into `warm_start`) fixed at their positions in every step.
+    # Only backends whose `ModelInfo.can_keep` is true serve them; the others refuse with a one-line reason.
+    warm_start: str | None = None
+    keep: tuple[tuple[int, int], ...] = ()
+    alternatives: int = 1  # answers wanted from this run (different seeds; batched where the backend can)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -53,6 +59,15 @@ class EditRequest:
             raise ValueError(f"{self.mode} needs a selection: start and end are equal")
         if self.context_budget < 1:
             raise ValueError(f"context_budget must be at least 1 token, not {self.context_budget}")
+        if self.keep and self.warm_start is None:
+            raise ValueError("kept ranges need the warm start they point into")
+        for keep_start, keep_end in self.keep:
+            if not 0 <= keep_start < keep_end <= len(self.warm_start or ""):
+                raise ValueError(
+                    f"kept range {keep_start}:{keep_end} is outside the warm start (0..{len(self.warm_start or '')})"
+                )
+        if self.alternatives < 1:
+            raise ValueError(f"alternatives must be at least 1, not {self.alternatives}")
 
     @property
     def span(self) -> str:
@@ -81,6 +96,17 @@ class Draft:
     confidence: tuple[float, ...] = ()
     changed: tuple[bool, ...] = ()
     elapsed_s: float = 0.0
+    # Long spans run block by block: this draft's block (from 1) of `blocks`; `step`/`max_steps` count within it.
+    # `settled` pieces at the front belong to committed blocks: they never change again in this run.
+    block: int = 1
+    blocks: int = 1
+    settled: int = 0
+
+    @property
+    def progress(self) -> str:
+        """Where the run is, as the status bar and the CLI say it: "block 2/3 · step 7/16" (one block: no block)."""
+        step = f"step {self.step}/{self.max_steps}"
+        return f"block {self.block}/{self.blocks} · {step}" if self.blocks > 1 else step
 
     @classmethod
     def streamed(cls, pieces: list[str], max_steps: int, elapsed_s: float) -> Draft:
@@ -110,6 +136,8 @@ class EditResult:
     model_id: str
     stop_reason: StopReason
     error: str | None = None
+    blocks: int = 1  # blocks the run denoised (long spans: more than one)
+    alternatives: tuple[str, ...] = ()  # the other answers of a run asked for several, best first
 
     @property
     def ok(self) -> bool:
@@ -127,6 +155,7 @@ class ModelInfo:
     dtype: str
     memory_bytes: int = 0
     canvas_length: int | None = None
+    can_keep: bool = False  # serves warm starts with kept ranges (diffusion backends)
     details: dict[str, str] = field(default_factory=dict)
 
 
