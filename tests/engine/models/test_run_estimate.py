@@ -6,14 +6,15 @@ import pytest
 
 from engine import EditResult, ModelInfo, RunAverage, run_seconds
 
-AUTOREGRESSIVE = ModelInfo(id="small.gguf", family="autoregressive", backend="llama.cpp", device="cpu", dtype="Q4_K_M")
+AUTOREGRESSIVE = ModelInfo(id="small.gguf", family="autoregressive", backend="llama.cpp", device="cpu",
+                           dtype="Q4_K_M")  # fmt: skip
 DIFFUSION = ModelInfo(id="dg", family="diffusion_gemma", backend="transformers", device="cpu", dtype="fp32",
                       canvas_length=32)  # fmt: skip
 
 
 def _result(elapsed_s: float, steps: int, tokens: int, text: str, stop_reason="eos", blocks: int = 1) -> EditResult:
     return EditResult(text=text, steps=steps, tokens=tokens, first_draft_s=0.1, elapsed_s=elapsed_s,
-                      tokens_per_s=tokens / elapsed_s, model_id="m", stop_reason=stop_reason, blocks=blocks)  # fmt: skip
+                      tokens_per_s=tokens / elapsed_s, model_id="m", stop_reason=stop_reason, blocks=blocks)
 
 
 def test_nothing_measured_is_no_estimate():
