@@ -112,7 +112,7 @@ class InstructionBox(QFrame):
     def place(self, anchor: QRect) -> None:
         """Below `anchor`, or above it when there is no room, always inside the viewport."""
         area = self.parentWidget().rect()
-        width = min(max(self.sizeHint().width(), 420), area.width())
+        width = min(max(self.sizeHint().width(), 480), area.width())  # room for the line beside the mode and time
         height = self.sizeHint().height()
         y = anchor.bottom() + 4
         if y + height > area.bottom() and anchor.top() - height - 4 >= 0:
