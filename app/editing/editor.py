@@ -289,7 +289,7 @@ class Editor(CodeEditor):
         session.show_pieces([(text, "")])
         session.accept()
         self._refresh()
-        self._say(f"Accepted {kept} of {total} changes (Ctrl+Z restores the original)", "note")
+        self._say(f"Accepted {kept} of {_count(total, 'change')} (Ctrl+Z restores the original)", "note")
         return True
 
     def _end_review(self) -> None:

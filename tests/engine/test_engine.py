@@ -20,7 +20,7 @@ def request(**kw):
 
 def test_one_draft_per_step_with_aligned_pieces(engine):
     drafts: list[Draft] = []
-    result = engine.edit(request(), drafts.append)
+    result = engine.edit(request(max_new_tokens=32), drafts.append)  # one canvas (long spans: test_diffusion_gemma_blocks)
     # Random weights put no end token in the canvas: the text is cut off by it.
     assert result.ok and result.stop_reason == "length"
     assert [d.step for d in drafts] == list(range(1, result.steps + 1))
@@ -49,7 +49,7 @@ def test_same_seed_same_drafts_other_seed_other_drafts(engine):
 def test_steps_and_refine_warm_start(engine):
     drafts = []
     result = engine.edit(request(mode="refine", steps=3), drafts.append)
-    assert result.steps == 3 and len(drafts) == 3
+    assert result.steps == len(drafts) == 3 * result.blocks  # 3 steps in each block
     # Refine starts from the span's own tokens and is pulled toward them: the original survives.
     assert result.text.startswith(DOC[SPAN[0] : SPAN[1]][:10])
     rewrite = engine.edit(request(mode="rewrite", steps=3))
