@@ -438,8 +438,18 @@ class LlamaDiffusionBackend:
             elapsed_s=elapsed,
             block=block[0],
             blocks=block[1],
-            settled=sum(1 for g in groups if g[-1] < settled_before),
+            settled=self._settled(canvas, groups, settled_before),
         )
+
+    def _settled(self, canvas, groups: list[list[int]], boundary: int) -> int:
+        """The leading pieces wholly before `boundary`, less the last of them if a mask right after it cut
+        its character short (the token there may still complete it, so that piece can still change)."""
+        settled = sum(1 for g in groups if g[-1] < boundary)
+        if settled and boundary < len(canvas) and canvas[boundary] == self._mask:
+            last = groups[settled - 1]
+            if last[-1] == boundary - 1 and self._pending([canvas[i] for i in last]):
+                settled -= 1
+        return settled
 
     def _detokenize(self, tokens: Sequence[int]) -> tuple[list[str], list[list[int]]]:
         """Display pieces and, for each, the canvas positions it came from: `"".join(pieces)` is the text.
@@ -466,11 +476,28 @@ class LlamaDiffusionBackend:
                 pieces.append(PLACEHOLDER)
                 groups.append([i])
                 continue
+            piece = self._piece(int(token))
+            out = decoder.decode(piece)
+            pending = len(decoder.getstate()[0])
+            if group and pending and pending == len(piece):
+                # This token starts a new character; what came out ended the earlier bytes (as U+FFFD): they
+                # are a piece of their own, never merged with whatever this token begins.
+                pieces.append(text + out)
+                groups.append(group)
+                text, group = "", [i]
+                continue
             group.append(i)
-            text += decoder.decode(self._piece(int(token)))
-            if not decoder.getstate()[0]:  # no partial character pending: the piece is complete
+            text += out
+            if not pending:  # no partial character pending: the piece is complete
                 pieces.append(text)
                 groups.append(group)
                 text, group = "", []
         flush()
         return pieces, groups
+
+    def _pending(self, tokens: Sequence[int]) -> bool:
+        """Whether these tokens' bytes end inside a character (a piece cut short by a mask after it)."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for token in tokens:
+            decoder.decode(self._piece(int(token)))
+        return bool(decoder.getstate()[0])
