@@ -321,7 +321,9 @@ class LlamaDiffusionBackend:
         """Which of the warm start's tokens lie wholly inside a kept character range."""
         pieces = [self._piece(t) for t in tokens]
         if b"".join(pieces) != text.encode("utf-8"):
-            raise RequestError("this model's tokenizer does not give the draft's text back exactly: it cannot keep words")
+            raise RequestError(
+                "this model's tokenizer does not give the draft's text back exactly: it cannot keep words"
+            )
         char_at = np.repeat(np.arange(len(text)), [len(c.encode("utf-8")) for c in text])  # byte -> character
         kept = np.zeros(len(tokens), dtype=bool)
         offset = 0

@@ -132,3 +132,10 @@ def test_the_engine_serves_warm_starts_for_this_backend(words):
         assert eng.load(lambda: backend).result().can_keep
         result = eng.edit(EditRequest(DOC, START, END, seed=0, warm_start=WARM, keep=(at(WARM, " cat"),)))
         assert result.ok and result.error is None
+
+
+def test_a_warm_start_over_the_models_context_is_refused_in_one_line(words):
+    warm = WARM * 20  # 320 tokens; the model holds 256
+    result, drafts, _ = run(words, EditRequest(DOC, START, END, seed=0, warm_start=warm, keep=((0, 4),)))
+    assert result.stop_reason == "error" and not drafts
+    assert result.error == "the draft to re-noise is 320 tokens, more than this model's 256-token context holds: select less"
