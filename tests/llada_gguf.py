@@ -64,11 +64,14 @@ def write_llada_gguf(
     vocab_size: int | None = None,
     chat_template: str | None = None,
     key_length: int | None = None,
+    words_only: bool = False,
 ) -> Path:
     """Write a tiny random-weight model. `architecture="llama"` gives an autoregressive one with the same
     tensors; `"diffusion-gemma"` one this llama.cpp does not know; `mask_token=False` one without a mask id;
     `vocab_size` pads the vocabulary (32,000 for a LLaDA-sized output layer); `chat_template` adds one;
-    `key_length` only changes the header (what the KV cache would take), not the tensors."""
+    `key_length` only changes the header (what the KV cache would take), not the tensors; `words_only` zeroes
+    the output rows of every special, byte and filler token, so the model's choice is (all but surely) a whole
+    word piece: its drafts are readable and one piece per position, and it never ends the text itself."""
     path = Path(path)
     rng = np.random.default_rng(seed)
     tokens, scores, types = vocabulary(vocab_size)
@@ -100,7 +103,10 @@ def write_llada_gguf(
     writer.add_add_space_prefix(False)
 
     writer.add_tensor("token_embd.weight", (rng.standard_normal((vocab, hidden))).astype(np.float32))
-    writer.add_tensor("output.weight", random_matrix(rng, vocab, hidden, 16.0 * sharpness))
+    output = random_matrix(rng, vocab, hidden, 16.0 * sharpness)
+    if words_only:
+        output[np.array(types) != int(TokenType.NORMAL)] = 0.0  # logit 0, far under the best word's
+    writer.add_tensor("output.weight", output)
     add_llama_blocks(writer, rng, layers, hidden, ffn)
 
     writer.write_header_to_file()

@@ -34,6 +34,19 @@ ratio = autoregressive time / diffusion time (> 1: diffusion is faster). On a CP
 canvas costs far more than a one-token forward (compute, not memory bandwidth, bounds it), so the CPU result
 says little about the GPU, where a step's cost is mostly reading the weights once; gpu_full_size measures
 that.
+
+Long span, llama.cpp masked diffusion (`long_span_masked_diffusion`, `--long-span`, not in the default run): 512 new tokens after a
+128-token prompt through the real `LlamaDiffusionBackend`, as 16 semi-autoregressive blocks of 32 and as one
+block of 512, with the same total steps (`LONG_STEPS`, shared among the blocks), beside llama.cpp generating
+the same 512 tokens autoregressively (greedy, KV cache) with the same weights written as a Llama GGUF. One
+small random-weight model (`LONG_SPAN_MODEL`, LLaDA-sized 32k vocabulary) whose choices are whole words and
+never an end token, so every run makes all 512 tokens. `fixed`: no score reaches the threshold, so each
+block takes exactly its share of the steps; `adaptive`: the default threshold 0.9. Times are the best of the
+repeats, order alternated, as above. Every step of either schedule is one forward over the whole sequence
+(all 512 masks are in it from the start), so blocks change what the sampler scores per step (32 rows, not
+512), not the forward's cost. What random weights cannot show: quality (why LLaDA is run in blocks: a
+trained model's long answers fall apart in one block) and the saving of a trained model ending its text
+early (the blocks after the one with the end token are never denoised).
 """
 
 from __future__ import annotations
@@ -243,6 +256,138 @@ def long_span_and_batch(scale: str, repeats: int) -> dict:
     }
 
 
+LONG_PROMPT = 128
+LONG_BLOCK = 32  # 16 blocks of 32, against one block of all 512
+LONG_STEPS = 32  # per run: 2 a block for 16 blocks of 32, 32 for one block of 512
+LONG_SPAN_MODEL = dict(hidden=128, layers=2, heads=4, ffn=512, vocab_size=32000, context_length=1024)
+LONG_SETTINGS = {"fixed": 1.01, "adaptive": 0.9}  # name: threshold (over 1: only the scheduled minimum)
+
+
+def long_span_models(folder: Path, model: dict) -> tuple[Path, Path]:
+    """The masked-diffusion GGUF and the same weights as an autoregressive Llama GGUF."""
+    from tests.llada_gguf import write_llada_gguf
+
+    kwargs = dict(model, words_only=True, seed=7)
+    return (
+        write_llada_gguf(folder / "long-llada.gguf", **kwargs),
+        write_llada_gguf(folder / "long-llama.gguf", architecture="llama", **kwargs),
+    )
+
+
+def masked_diffusion_long_run(backend, request) -> dict:
+    import threading
+
+    forwards, real = [0], backend._forward
+
+    def counted(*args):
+        forwards[0] += 1
+        return real(*args)
+
+    backend._forward = counted
+    try:
+        started = time.perf_counter()
+        result = backend.edit(request, lambda d: None, threading.Event())
+        total = time.perf_counter() - started
+    finally:
+        backend._forward = real
+    if result.tokens != request.max_new_tokens:
+        raise RuntimeError(f"masked diffusion made {result.tokens} tokens, not {request.max_new_tokens}")
+    return {"total_s": total, "forwards": forwards[0], "blocks": result.blocks}
+
+
+def llamacpp_ar_long_run(llm, prompt: list[int], new_tokens: int) -> dict:
+    started = time.perf_counter()
+    made = 0
+    for _ in llm.generate(prompt, temp=0.0, top_k=1):  # yields until stopped: no end-token check of its own
+        made += 1
+        if made == new_tokens:
+            break
+    return {"total_s": time.perf_counter() - started, "forwards": new_tokens}  # prefill + one-token steps
+
+
+def long_span_masked_diffusion(
+    repeats: int = 2,
+    new_tokens: int = LONG_SPAN,
+    block_length: int = LONG_BLOCK,
+    steps: int = LONG_STEPS,
+    prompt_tokens: int = LONG_PROMPT,
+    model: dict | None = None,
+) -> dict:
+    """The long-span row (see the module docstring): `blocks` is new_tokens / block_length blocks,
+    `one_block` the whole canvas as one, `autoregressive` llama.cpp on the same weights."""
+    import tempfile
+
+    from llama_cpp import Llama
+
+    from engine.backends.llamacpp.masked_diffusion import LlamaDiffusionBackend
+    from engine.backends.llamacpp.unmasking import UnmaskingParams
+    from engine.types import EditRequest
+
+    model = model or LONG_SPAN_MODEL
+    schedules = {"blocks": block_length, "one_block": new_tokens}
+    with tempfile.TemporaryDirectory() as tmp:
+        diffusion_path, ar_path = long_span_models(Path(tmp), model)
+        backends = {
+            (schedule, setting): LlamaDiffusionBackend(
+                str(diffusion_path),
+                params=UnmaskingParams(steps=steps, threshold=threshold, temperature=0.0, block_length=length),
+            )
+            for schedule, length in schedules.items()
+            for setting, threshold in LONG_SETTINGS.items()
+        }
+        for backend in backends.values():
+            backend.load()
+        sentence = "the big red house was on the mat and the cat ran in. "
+        one = next(iter(backends.values()))
+        text = sentence * (prompt_tokens // one.count_tokens(sentence) + 1)
+        while one.count_tokens(text) > prompt_tokens:
+            text = text[:-1]
+        request = EditRequest(text, len(text), len(text), mode="fill", max_new_tokens=new_tokens, seed=0)
+        threads = one.threads
+        n_ctx = model["context_length"]
+        llm = Llama(str(ar_path), n_ctx=n_ctx, n_batch=n_ctx, n_threads=threads, n_threads_batch=threads, verbose=False)
+        prompt = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)
+        try:
+            for backend in backends.values():  # warm-up: contexts allocated, kernels chosen
+                masked_diffusion_long_run(backend, request)
+            llamacpp_ar_long_run(llm, prompt, new_tokens)
+            order = [*backends, "autoregressive"]
+            runs = {key: [] for key in order}
+            for repeat in range(repeats):
+                for key in order if repeat % 2 == 0 else order[::-1]:
+                    if key == "autoregressive":
+                        runs[key].append(llamacpp_ar_long_run(llm, prompt, new_tokens))
+                    else:
+                        runs[key].append(masked_diffusion_long_run(backends[key], request))
+        finally:
+            for backend in backends.values():
+                backend.close()
+            llm.close()
+
+    def row(key) -> dict:
+        best = min(runs[key], key=lambda r: r["total_s"])
+        return {
+            "total_s": best["total_s"],
+            "median_s": statistics.median(r["total_s"] for r in runs[key]),
+            "tokens_per_s": new_tokens / best["total_s"],
+            "forward_passes": best["forwards"],
+            "tokens_per_forward": new_tokens / best["forwards"],
+            **({"blocks": best["blocks"]} if "blocks" in best else {}),
+        }
+
+    report = {"autoregressive": row("autoregressive")}
+    for setting in LONG_SETTINGS:
+        blocks, one_block = row(("blocks", setting)), row(("one_block", setting))
+        report[f"blocks_{setting}"], report[f"one_block_{setting}"] = blocks, one_block
+        report[f"ratio_one_block_over_blocks_{setting}"] = one_block["total_s"] / blocks["total_s"]
+        report[f"ratio_ar_over_blocks_{setting}"] = report["autoregressive"]["total_s"] / blocks["total_s"]
+    report.update(
+        new_tokens=new_tokens, block_length=block_length, prompt_tokens=len(prompt) - 1, steps=steps,
+        repeats=repeats, model=model, threads=threads,
+    )
+    return report
+
+
 def plot(report: dict, path: Path) -> None:
     """Time to the final text against span length: where the lines cross, diffusion starts to win."""
     import matplotlib
@@ -275,13 +420,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="alternated repetitions")
     parser.add_argument("--scale", choices=sorted(SCALES), default="bench", help="tiny: a seconds-long check")
     parser.add_argument("--plot", type=Path, help="write the time-to-final plot (PNG) here")
+    parser.add_argument("--long-span", action="store_true", help="only the llama.cpp masked-diffusion long span")
+    parser.add_argument("--no-long-span", action="store_true", help="leave out the masked-diffusion long span")
     args = parser.parse_args()
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
 
     started = time.perf_counter()
+    if args.long_span:
+        report = {"long_span_masked_diffusion": long_span_masked_diffusion(args.repeats)}
+        report["bench_s"] = time.perf_counter() - started
+        print(json.dumps(report) if args.json else json.dumps(report, indent=1))
+        return
     report = measure(args.scale, args.repeats, SPANS)
     report.update(long_span_and_batch(args.scale, args.repeats))
+    if not args.no_long_span:
+        report["long_span_masked_diffusion"] = long_span_masked_diffusion(args.repeats)
     report["bench_s"] = time.perf_counter() - started
     if args.plot:
         plot(report, args.plot)

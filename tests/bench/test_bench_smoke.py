@@ -41,6 +41,23 @@ def test_diffusion_vs_ar_tiny_counts_forwards_and_plots(tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_the_masked_diffusion_long_span_row_runs_blocks_one_block_and_autoregressive():
+    tiny = dict(hidden=64, layers=2, heads=4, ffn=128, vocab_size=None, context_length=256)
+    result = diffusion_vs_ar.long_span_masked_diffusion(
+        repeats=1, new_tokens=64, block_length=32, steps=4, prompt_tokens=16, model=tiny
+    )
+    # Fixed: no score reaches the threshold, so each schedule runs exactly its steps (2 + 2, and 4).
+    assert result["blocks_fixed"]["forward_passes"] == result["one_block_fixed"]["forward_passes"] == 4
+    assert result["blocks_fixed"]["blocks"] == result["blocks_adaptive"]["blocks"] == 2
+    assert result["one_block_fixed"]["blocks"] == result["one_block_adaptive"]["blocks"] == 1
+    assert 1 <= result["blocks_adaptive"]["forward_passes"] <= 4
+    assert result["autoregressive"]["forward_passes"] == 64 and result["prompt_tokens"] <= 16
+    for setting in ("fixed", "adaptive"):
+        blocks, one = result[f"blocks_{setting}"], result[f"one_block_{setting}"]
+        assert result[f"ratio_one_block_over_blocks_{setting}"] == pytest.approx(one["total_s"] / blocks["total_s"])
+    json.dumps(result)
+
+
 def test_full_size_config_matches_the_published_parameter_counts():
     """25.2B total / 3.8B active (public figures): the inferred width must reproduce both."""
     import torch

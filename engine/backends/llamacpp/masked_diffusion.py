@@ -8,8 +8,20 @@ architectures have no KV cache, and llama.cpp returns logits for every position)
 
 - N follows the span: its length in tokens plus a quarter plus 4 (a rewrite may run longer; the model fills
   what it does not need with end-of-text tokens, which render as nothing), or `max_new_tokens`; `fill` uses
-  `max_new_tokens` or `FILL_TOKENS`. `refine` gets less slack, but starts from masks like a rewrite: a masked
-  model cannot warm-start from the original tokens.
+  `max_new_tokens` or `FILL_TOKENS`. `refine` gets less slack, but starts from masks like a rewrite.
+- Long canvases run in semi-autoregressive blocks of `UnmaskingParams.block_length` (32, as LLaDA's authors
+  and llama.cpp's diffusion example `--diffusion-block-length` run it): every block's masks are in the
+  sequence from the start (the model sees them), but only the current block's are predicted and committed;
+  block k+1 starts when block k has no mask left. The run's `steps` are shared among the blocks in proportion
+  to their masks (llama.cpp: steps / blocks), at least one each, so a long span costs about the forward
+  passes a short one does; a block the threshold fills early hands its unused steps to nobody (as there).
+  A Draft shows the whole canvas (later blocks as masks, so the span's length on screen stays put), says
+  block k of n and step s of m within the block, and `settled` counts the pieces of the committed blocks.
+  After each block, an end-of-generation token in it ends the run: the later blocks are never denoised.
+- Warm start and kept ranges (`EditRequest.warm_start`, `.keep`): the canvas is the warm start's tokens;
+  those wholly inside a kept character range stay as they are from the start (never masked, never
+  predicted), every other one starts masked. An end token is banned before the last kept token, so the kept
+  text is never cut off. A warm start without kept ranges is a fresh canvas of its length.
 - The instruction is not used: these are pure infill models and the text around the span is the whole
   prompt. (LLaDA-Instruct could take an instruction through its chat template, at the cost of in-place
   infill.)
@@ -18,7 +30,10 @@ architectures have no KV cache, and llama.cpp returns logits for every position)
   or the model's trained context. A span whose masks cannot fit is refused with how much to select.
 - The result is the canvas up to its first end-of-generation token (EOS/EOT; what follows it is not text).
   Stop reasons: `eos` when the model ended the text, `length` when the canvas filled up without an end token
-  (the rewrite may be cut short), `cancelled`.
+  (the rewrite may be cut short), `cancelled`, `error` (through the engine: a refused span, a failed
+  llama_decode), and `converged` only when nothing was left to denoise (every token kept). `max_steps`
+  cannot happen: the schedule commits a block's last masks on its last step, and a committed token is never
+  re-masked (so a canvas cannot "stop changing" with masks left either).
 - Only llama-cpp-python's low-level API is used: the high-level `Llama` cannot evaluate these models. The
   context is sized to the sequence (a micro-batch smaller than the sequence aborts the process), attention is
   set non-causal explicitly (as llama.cpp's diffusion example does; the encoder path is non-causal today, but
@@ -49,7 +64,7 @@ from engine.backends.llamacpp.runtime import (
 )
 from engine.prompt import build_context
 from engine.types import PLACEHOLDER, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
-from engine.backends.llamacpp.unmasking import UnmaskingParams, unmask_step
+from engine.backends.llamacpp.unmasking import UnmaskingParams, block_steps, unmask_step
 
 FILL_TOKENS = 32  # masks for `fill` when the request does not say
 CONTEXT_QUANTUM = 256  # the llama.cpp context grows in steps of this, so it is rarely rebuilt
@@ -78,6 +93,7 @@ class LlamaDiffusionBackend:
         self._ctx_tokens = 0
         self._pieces: dict[int, bytes] = {}
         self._eog: dict[int, bool] = {}
+        self._eog_ids: np.ndarray | None = None
         self._info: ModelInfo | None = None
 
     # -- loading -------------------------------------------------------------------------------------------
@@ -127,6 +143,7 @@ class LlamaDiffusionBackend:
             device="gpu" if L.llama_supports_gpu_offload() else "cpu",
             dtype=f"gguf:{arch}",
             memory_bytes=L.llama_model_size(model),
+            can_keep=True,  # a kept position is simply never masked
             details={
                 "architecture": arch,
                 "n_ctx_train": str(self._n_ctx_train),
@@ -135,6 +152,7 @@ class LlamaDiffusionBackend:
                 "shift_logits": str(self._shift).lower(),
                 "score": self.params.score,
                 "threshold": str(self.params.threshold),
+                "block_length": str(self.params.block_length),
             },
         )
         return self._info
@@ -187,14 +205,26 @@ class LlamaDiffusionBackend:
         params = self.params
         steps = request.steps or params.steps
 
-        # 1. Canvas: how many masks the span gets; they must fit the sequence limit on their own.
+        # 1. Canvas: how many masks the span gets (or the warm start's tokens, the kept ones fixed); they must
+        #    fit the sequence limit on their own.
         span_tokens = self.count_tokens(request.span)
         room = self._limit - len(self._bos)
-        wanted = self._canvas_length(request, span_tokens)
-        if wanted > room and request.max_new_tokens is None:
-            most = largest_fitting(lambda s: self._canvas_length(request, s) <= room, span_tokens)
-            raise select_less(span_tokens, most, self._limit)
-        n = min(wanted, room)  # more new tokens asked for than fit: as many as fit
+        warm = self.tokenize(request.warm_start or "")
+        if warm:
+            n = len(warm)
+            if n > room:
+                raise RequestError(
+                    f"the draft to re-noise is {n:,} tokens, more than this model's {self._limit:,}-token "
+                    "context holds: select less"
+                )
+            kept = self._kept(request.warm_start, warm, request.keep)
+        else:
+            wanted = self._canvas_length(request, span_tokens)
+            if wanted > room and request.max_new_tokens is None:
+                most = largest_fitting(lambda s: self._canvas_length(request, s) <= room, span_tokens)
+                raise select_less(span_tokens, most, self._limit)
+            n = min(wanted, room)  # more new tokens asked for than fit: as many as fit
+            kept = np.zeros(n, dtype=bool)
         room -= n  # what is left for the text around the span
 
         # 2. Context: the nearest text before and after the span, within the request's budget, the room left
@@ -208,58 +238,101 @@ class LlamaDiffusionBackend:
             else:
                 after = after[:-1]
         start = len(self._bos) + len(before)
-        sequence = np.array(self._bos + before + [self._mask] * n + after, dtype=np.int32)
+        canvas = np.where(kept, warm, self._mask) if warm else np.full(n, self._mask)
+        sequence = np.array(self._bos + before + canvas.tolist() + after, dtype=np.int32)
+        canvas = sequence[start : start + n]  # a view: what the steps write is in the sequence
         self._ensure_context(len(sequence))
+        # An end token before a kept piece would cut it from the text: banned up to the last kept position.
+        no_end_before = int(np.flatnonzero(kept)[-1]) if kept.any() else 0
+        no_end = self._eog_tokens() if no_end_before else None
 
-        # 3. Denoise: predict every masked position, commit the sure ones, one draft per step.
+        # 3. Denoise block by block, left to right (semi-autoregressive, as LLaDA is run): only the current
+        #    block's masks are predicted and committed; the blocks after it stay masks, which the model sees.
+        #    Blocks with nothing to denoise (all kept) are skipped; the run's steps are shared among the rest.
         seed = request.seed if request.seed is not None else random.randrange(2**31)
         rng = np.random.default_rng(seed)
-        confidence = np.zeros(n)
-        first_draft_s, last, step = None, None, 0
+        confidence = kept.astype(float)  # a kept token is certain
+        length = params.block_length
+        blocks = [
+            (lo, min(lo + length, n)) for lo in range(0, n, length) if not kept[lo : lo + length].all()
+        ]
+        budgets = block_steps([int((~kept[lo:hi]).sum()) for lo, hi in blocks], steps) if blocks else []
+        first_draft_s, steps_run, denoised = None, 0, 0
         stop_reason = "length"
-        while step < steps:
-            if cancel_event.is_set():
-                stop_reason = "cancelled"
+        for number, ((lo, hi), budget) in enumerate(zip(blocks, budgets), 1):
+            denoised = number
+            for step in range(budget):
+                if cancel_event.is_set():
+                    stop_reason = "cancelled"
+                    break
+                masked = lo + np.flatnonzero(canvas[lo:hi] == self._mask)
+                if not len(masked):  # the threshold filled the block early
+                    break
+                logits = self._forward(sequence, start + masked)  # predict
+                if no_end is not None:
+                    early = np.flatnonzero(masked < no_end_before)
+                    logits[np.ix_(early, no_end)] = -np.inf
+                commit = unmask_step(logits, rng, budget - step, params)  # choose
+                positions = masked[commit.rows]  # commit
+                canvas[positions] = commit.tokens
+                confidence[positions] = commit.scores
+                steps_run += 1
+                changed = np.zeros(n, dtype=bool)
+                changed[positions] = True
+                elapsed = time.perf_counter() - started
+                first_draft_s = first_draft_s or elapsed
+                on_draft(  # show
+                    self._draft(canvas, confidence, changed, lo, (step + 1, budget), (number, len(blocks)), elapsed)
+                )
+                if cancel_event.is_set():
+                    stop_reason = "cancelled"
+                    break
+            if stop_reason == "cancelled":
                 break
-            masked = np.flatnonzero(sequence[start : start + n] == self._mask)
-            logits = self._forward(sequence, start + masked)  # predict
-            commit = unmask_step(logits, rng, steps - step, params)  # choose
-            positions = masked[commit.rows]  # commit
-            sequence[start + positions] = commit.tokens
-            confidence[positions] = commit.scores
-            step += 1
-            changed = np.zeros(n, dtype=bool)
-            changed[positions] = True
-            elapsed = time.perf_counter() - started
-            first_draft_s = first_draft_s or elapsed
-            last = self._draft(sequence[start : start + n], confidence, changed, step, steps, elapsed)
-            on_draft(last)  # show
-            if cancel_event.is_set():
-                stop_reason = "cancelled"
-                break
-            if not (sequence[start : start + n] == self._mask).any():
+            if any(self._is_eog(int(t)) for t in canvas[lo:hi]):  # the text ends in this block: no more blocks
                 break
 
         # 4. Result: the canvas up to its first end-of-generation token; without one it was cut by its length.
+        #    Nothing to denoise (every token kept): the warm start as it is, converged.
         elapsed = time.perf_counter() - started
-        if stop_reason == "cancelled" or last is None:
+        if stop_reason == "cancelled":
             text, tokens = "", 0
         else:
-            filled = [int(t) for t in sequence[start : start + n]]
+            filled = [int(t) for t in canvas]
             end = next((i for i, t in enumerate(filled) if self._is_eog(t)), None)
             if end is not None:
                 stop_reason, filled = "eos", filled[:end]
+            elif not blocks:
+                stop_reason = "converged"
             text, tokens = "".join(self._detokenize(filled)[0]), len(filled)
         return EditResult(
             text=text,
-            steps=step,
+            steps=steps_run,
             tokens=tokens,
             first_draft_s=first_draft_s,
             elapsed_s=elapsed,
             tokens_per_s=tokens / elapsed if tokens and elapsed > 0 else 0.0,
             model_id=self.model_id,
             stop_reason=stop_reason,
+            blocks=denoised,
         )
+
+    def _kept(self, text: str, tokens: list[int], keep: Sequence[tuple[int, int]]) -> np.ndarray:
+        """Which of the warm start's tokens lie wholly inside a kept character range."""
+        pieces = [self._piece(t) for t in tokens]
+        if b"".join(pieces) != text.encode("utf-8"):
+            raise RequestError(
+                "this model's tokenizer does not give the draft's text back exactly: it cannot keep words"
+            )
+        char_at = np.repeat(np.arange(len(text)), [len(c.encode("utf-8")) for c in text])  # byte -> character
+        kept = np.zeros(len(tokens), dtype=bool)
+        offset = 0
+        for i, piece in enumerate(pieces):
+            if piece:
+                first, last = char_at[offset], char_at[offset + len(piece) - 1] + 1
+                kept[i] = any(lo <= first and last <= hi for lo, hi in keep)
+            offset += len(piece)
+        return kept
 
     def _canvas_length(self, request: EditRequest, span_tokens: int) -> int:
         if request.max_new_tokens:
@@ -337,6 +410,12 @@ class LlamaDiffusionBackend:
             piece = self._pieces[token] = buf.raw[: max(n, 0)]
         return piece
 
+    def _eog_tokens(self) -> np.ndarray:
+        """Every end-of-generation token of the vocabulary (EOS, EOT, ...), looked up once."""
+        if self._eog_ids is None:
+            self._eog_ids = np.array([t for t in range(self._n_vocab) if self._is_eog(t)], dtype=np.int64)
+        return self._eog_ids
+
     def _is_eog(self, token: int) -> bool:
         eog = self._eog.get(token)
         if eog is None:
@@ -347,17 +426,32 @@ class LlamaDiffusionBackend:
 
     # -- drafts --------------------------------------------------------------------------------------------
 
-    def _draft(self, tokens, confidence, changed, step: int, steps: int, elapsed: float) -> Draft:
-        pieces, groups = self._detokenize(tokens)
+    def _draft(self, canvas, confidence, changed, settled_before: int, step, block, elapsed: float) -> Draft:
+        """The whole canvas as pieces (later blocks still masks); the pieces wholly before `settled_before`
+        (the current block's start) are settled: their blocks are committed."""
+        pieces, groups = self._detokenize(canvas)
         return Draft(
-            step=step,
-            max_steps=steps,
+            step=step[0],
+            max_steps=step[1],
             text="".join(pieces),
             pieces=tuple(pieces),
             confidence=tuple(float(min(confidence[i] for i in g)) for g in groups),
             changed=tuple(bool(changed[g].any()) for g in groups),
             elapsed_s=elapsed,
+            block=block[0],
+            blocks=block[1],
+            settled=self._settled(canvas, groups, settled_before),
         )
+
+    def _settled(self, canvas, groups: list[list[int]], boundary: int) -> int:
+        """The leading pieces wholly before `boundary`, less the last of them if a mask right after it cut
+        its character short (the token there may still complete it, so that piece can still change)."""
+        settled = sum(1 for g in groups if g[-1] < boundary)
+        if settled and boundary < len(canvas) and canvas[boundary] == self._mask:
+            last = groups[settled - 1]
+            if last[-1] == boundary - 1 and self._pending([canvas[i] for i in last]):
+                settled -= 1
+        return settled
 
     def _detokenize(self, tokens: Sequence[int]) -> tuple[list[str], list[list[int]]]:
         """Display pieces and, for each, the canvas positions it came from: `"".join(pieces)` is the text.
@@ -384,11 +478,28 @@ class LlamaDiffusionBackend:
                 pieces.append(PLACEHOLDER)
                 groups.append([i])
                 continue
+            piece = self._piece(int(token))
+            out = decoder.decode(piece)
+            pending = len(decoder.getstate()[0])
+            if group and pending and pending == len(piece):
+                # This token starts a new character; what came out ended the earlier bytes (as U+FFFD): they
+                # are a piece of their own, never merged with whatever this token begins.
+                pieces.append(text + out)
+                groups.append(group)
+                text, group = "", [i]
+                continue
             group.append(i)
-            text += decoder.decode(self._piece(int(token)))
-            if not decoder.getstate()[0]:  # no partial character pending: the piece is complete
+            text += out
+            if not pending:  # no partial character pending: the piece is complete
                 pieces.append(text)
                 groups.append(group)
                 text, group = "", []
         flush()
         return pieces, groups
+
+    def _pending(self, tokens: Sequence[int]) -> bool:
+        """Whether these tokens' bytes end inside a character (a piece cut short by a mask after it)."""
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        for token in tokens:
+            decoder.decode(self._piece(int(token)))
+        return bool(decoder.getstate()[0])

@@ -7,6 +7,10 @@ which of them to commit (unmask for good) this step:
 - at least the best `max(1, ceil(masked / remaining_steps))` positions, so the canvas is fully unmasked by
   the last step whatever the threshold.
 
+Long canvases run in semi-autoregressive blocks of `block_length` positions (LLaDA's scheme, and llama.cpp's
+diffusion example's `--diffusion-block-length`): the backend passes only the current block's masks here, and
+`block_steps` splits the run's `steps` between the blocks.
+
 Scores are in 0..1, higher = surer, and always come from the model's own distribution (temperature 1), so a
 threshold means the same at every sampling temperature:
 
@@ -48,10 +52,15 @@ class UnmaskingParams:
     score: Score = "confidence"  # how sure the model is at a position: "confidence" | "margin" | "entropy"
     threshold: float = 0.9  # commit every position scoring at least this; over 1 commits only the minimum
     temperature: float = 0.3  # 0 = greedy (argmax, the seed is unused); above 0 samples softmax(logits / T)
+    # Positions per semi-autoregressive block: a longer canvas commits block by block, left to right (LLaDA's
+    # 32). Here rather than on the backend because it is part of the schedule `steps` is spread over.
+    block_length: int = 32
 
     def __post_init__(self) -> None:
         if self.steps < 1:
             raise ValueError(f"steps must be at least 1, not {self.steps}")
+        if self.block_length < 1:
+            raise ValueError(f"block_length must be at least 1, not {self.block_length}")
         if self.score not in SCORES:
             raise ValueError(f"score must be one of {', '.join(SCORES)}, not {self.score!r}")
         if self.temperature < 0:
@@ -72,6 +81,19 @@ def minimum_commits(masked: int, remaining_steps: int) -> int:
     if masked == 0:
         return 0
     return masked if remaining_steps <= 1 else max(1, math.ceil(masked / remaining_steps))
+
+
+def block_steps(masks: list[int], steps: int) -> list[int]:
+    """Each block's share of a run's `steps`, in proportion to the masks it holds (`masks`, one count per
+    block, each at least 1): the shares add up to `steps` and differ by at most one between equal blocks, as
+    llama.cpp's diffusion example does it (steps / blocks), but a block always gets at least one step, so a
+    run with fewer steps than blocks takes one per block."""
+    total, done, shares = sum(masks), 0, []
+    for count in masks:
+        bound = steps * (done + count) // total
+        shares.append(max(1, bound - steps * done // total))
+        done += count
+    return shares
 
 
 def unmask_step(
@@ -133,9 +155,6 @@ def unmask_step(
     chosen |= scores >= params.threshold
     picked = np.flatnonzero(chosen)
     return Commit(picked.astype(np.int64), tokens[picked].astype(np.int64), scores[picked])
-
-
-
 
 
 def _draw(weights: np.ndarray, starts: np.ndarray, rng: np.random.Generator) -> np.ndarray:

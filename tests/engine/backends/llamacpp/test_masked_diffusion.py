@@ -133,6 +133,8 @@ def test_multibyte_characters_split_over_byte_tokens_are_one_piece(models):
         cut = backend._detokenize([tokens[3], MASK, tokens[4], EOS])  # half a character each side of a mask
         assert cut == (["\ufffd", PLACEHOLDER, "\ufffd", ""], [[0], [1], [2], [3]])
         assert backend._detokenize(backend.tokenize(" the cat"))[0] == [" the", " cat"]
+        # A broken byte then a whole character: the broken one is a piece alone, never merged into the next.
+        assert backend._detokenize([tokens[3], tokens[3], tokens[4]]) == (["\ufffd", "é"], [[0], [1, 2]])
     finally:
         backend.close()
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.backends.llamacpp.unmasking import SCORES, UnmaskingParams, minimum_commits, unmask_step
+from engine.backends.llamacpp.unmasking import SCORES, UnmaskingParams, block_steps, minimum_commits, unmask_step
 
 
 def run_to_the_end(logits_for, masked: int, params: UnmaskingParams, seed: int = 0) -> list[np.ndarray]:
@@ -180,3 +180,27 @@ def test_scores_match_a_full_softmax(score, spread):
         entropy = -(probs * np.log(np.where(probs > 0, probs, 1.0))).sum(axis=1)
         reference = 1 - entropy / math.log(3000)
     assert np.allclose(commit.scores, reference, rtol=1e-4, atol=1e-6)
+
+
+@settings(max_examples=60, deadline=None)
+@given(masks=st.lists(st.integers(1, 64), min_size=1, max_size=20), steps=st.integers(1, 300))
+def test_block_steps_share_the_runs_steps_by_masks_at_least_one_each(masks, steps):
+    shares = block_steps(masks, steps)
+    assert len(shares) == len(masks) and min(shares) >= 1
+    if steps >= len(masks) and steps * min(masks) >= sum(masks):  # every block's fair share is at least 1
+        assert sum(shares) == steps
+    for a, b, share_a, share_b in zip(masks, masks[1:], shares, shares[1:]):
+        if a == b:
+            assert abs(share_a - share_b) <= 1
+
+
+def test_block_steps_as_llama_cpps_diffusion_example_for_equal_blocks():
+    assert block_steps([32] * 16, 256) == [16] * 16  # --diffusion-steps 256 --diffusion-block-length 32
+    assert block_steps([32] * 4, 10) == [2, 3, 2, 3]
+    assert block_steps([32] * 5, 3) == [1] * 5  # fewer steps than blocks: one each
+    assert block_steps([20], 7) == [7]
+
+
+def test_the_block_length_must_be_positive():
+    with pytest.raises(ValueError, match="block_length must be at least 1"):
+        UnmaskingParams(block_length=0)
