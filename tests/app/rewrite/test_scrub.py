@@ -10,11 +10,12 @@ from PySide6.QtGui import QTextDocument
 
 from app.rewrite.draft_history import DraftHistory, draft_bytes
 from app.rewrite.session import RewriteSession
-from engine import Draft
+from engine import Draft, index_to_utf16
 from tests.app.rewrite.test_rewrite import SPAN, TEXT, _ctrl_j_enter, _select, window  # noqa: F401 - a fixture
 
 ALT = Qt.KeyboardModifier.AltModifier
 START = TEXT.index(SPAN)
+AT = index_to_utf16(TEXT, START)  # the span's start as the document counts (UTF-16: emoji before it)
 
 
 def _splice(span: str) -> str:
@@ -128,18 +129,19 @@ def test_scrubbing_back_while_running_holds_the_new_drafts_until_the_newest_agai
 
 def test_the_status_shows_block_and_step_and_settled_pieces_get_no_highlight(qtbot, window):
     editor = window.editor
-    session = editor.session = RewriteSession(editor.document(), START, START + len(SPAN))
+    session = editor.session = RewriteSession(editor.document(), AT, AT + len(SPAN))
     pieces = ("Warm", " sunny", " day", " out")
     # Block 2 of 3: the first two pieces belong to the committed block 1, all four changed and unsure.
     draft = Draft(7, 16, "".join(pieces), pieces, (0.1,) * 4, (True,) * 4, 1.25, block=2, blocks=3, settled=2)
     session.show_draft(draft)
     editor.draft_shown(session, draft)
+    assert _span(editor) == "Warm sunny day out"
     assert re.fullmatch(r"block 2/3 · step 7/16 · \d+ tok/s · 1\.2 s", window.run_label.text())
     settled = len("Warm sunny")
-    assert [(h.start - START, h.end - START, h.kind) for h in session.highlights()] == [
+    assert [(h.start - AT, h.end - AT, h.kind) for h in session.highlights()] == [
         (settled, len("Warm sunny day out"), "changed")
     ]
-    assert len(editor.overlay()) == 1 and editor.overlay()[0].cursor.selectionStart() == START + settled
+    assert len(editor.overlay()) == 1 and editor.overlay()[0].cursor.selectionStart() == AT + settled
     editor.cancel_rewrite()
     assert editor.raw_text() == TEXT and not editor.document().isUndoAvailable()
 
