@@ -134,6 +134,7 @@ class HunkBar(QFrame):
         self.slider.blockSignals(False)
         self.buttons["keep"].setEnabled(deciding)
         self.buttons["drop"].setEnabled(deciding)
+        self.buttons["rest"].setText("Enter keep rest" if deciding else "Enter accept step")  # what Enter does now
 
     def height_for(self, width: int) -> int:
         """The height the bar needs at `width`: one line when the label and the buttons fit side by side,
