@@ -191,3 +191,26 @@ def test_a_session_history_is_empty_until_drafts_arrive():
     session = RewriteSession(document, 0, 3)
     assert len(session.history) == 0
     session.cancel()
+
+
+def test_typing_elsewhere_while_a_step_is_shown_goes_under_it(qtbot, window):
+    editor = window.editor
+    _run(qtbot, window, steps=10)
+    session = editor.session
+    qtbot.waitUntil(lambda: session.state == "done", timeout=15000)
+    qtbot.keyClick(editor, Qt.Key.Key_Left, ALT)
+    qtbot.keyClick(editor, Qt.Key.Key_Left, ALT)
+    step = session.history[8].text  # 10 drafts, then the result: two steps back is the 9th draft
+    cursor = editor.textCursor()
+    cursor.movePosition(cursor.MoveOperation.End)
+    editor.setTextCursor(cursor)
+    assert editor.raw_text() == _splice(step)
+    qtbot.keyClicks(editor, "zz")  # after the span: the step stays shown, the typing goes under it
+    assert session.state == "done" and editor.raw_text() == _splice(step) + "zz"
+    qtbot.keyClick(editor, Qt.Key.Key_Return)
+    assert session.state == "accepted" and editor.raw_text() == _splice(step) + "zz"
+    editor.document().undo()  # the step, as one undo step
+    assert editor.raw_text() == TEXT + "zz"
+    while editor.document().isUndoAvailable():
+        editor.document().undo()
+    assert editor.raw_text() == TEXT  # the typing, with no draft in between
