@@ -7,7 +7,14 @@ Keys:
 - Enter/Tab while it runs: accept the draft shown now (the engine is stopped), but only when it has no masked
   (placeholder) piece; otherwise the key is swallowed and the status bar says why.
 - Alt+R: rerun the same span with the same instruction and mode and a new seed; the old draft is taken back
-  first (as by Esc), so the undo history never sees it.
+  first (as by Esc), so the undo history never sees it. The earlier results of the span are kept as
+  alternatives (app/rewrite/alternatives.py): once a run is done, Alt+[ / Alt+] show them in turn in place
+  ("alternative 2 of 3", each with its own hunk review); Enter accepts the one shown, Esc the original back.
+- Alt+Left / Alt+Right (and the slider on the review bar): scrub through the run's drafts
+  (app/rewrite/draft_history.py), each shown in place as the drafts are ("step k of n"); the engine is not
+  run again. Enter accepts the step shown (not one with masked pieces). While running, a step shown this way
+  holds the newer drafts back until Alt+Right reaches the newest again; after the run, the last position is
+  the result and its review (Y/N decide the result's hunks, so they wait until it is shown).
 - When the run ends, the hunk review (app/rewrite/hunks.py, app/rewrite/hunk_bar.py): every change against the original
   is a hunk; the current one is highlighted and scrolled into view, and a bar in a strip reserved below the text
   (so it never covers a line) says what it changes. Y keeps it, N drops it
@@ -43,7 +50,9 @@ from PySide6.QtWidgets import QMenu, QTextEdit
 
 from app.editing.code_editor import CodeEditor
 from app.editing.colors import Colors, colors_for
+from app.rewrite.alternatives import Alternatives, Answer
 from app.rewrite.bridge import EngineBridge
+from app.rewrite.draft_history import DraftHistory
 from app.rewrite.flow import rewrite
 from app.rewrite.hunk_bar import HunkBar, describe
 from app.rewrite.hunks import Hunks, Review
@@ -99,6 +108,7 @@ class Editor(CodeEditor):
         steps, seed, context_budget, language: request options for the next run (steps None: the model's;
             seed None: random; language: the Pygments lexer name of the document, set by its tab).
         task: the asyncio task of the newest run (app/rewrite/flow.py), or None.
+        alternatives: the results the current span got (kept across Alt+R), the one shown among them.
         status: the text of the last statusChanged (for a window showing this editor again).
 
     Signals:
@@ -124,6 +134,8 @@ class Editor(CodeEditor):
         self.context_budget = DEFAULT_CONTEXT_BUDGET
         self.language: str | None = None
         self.review: Review | None = None
+        self.alternatives = Alternatives()
+        self._scrub: tuple[int, int] | None = None  # (position, the history's stride then) of a step shown
         self._in_edit = False
         self.status = ""  # the status line's text now
         self._status_kind = ""  # "state": the line describes the run or review now; "note": what happened
@@ -135,6 +147,7 @@ class Editor(CodeEditor):
         self.bar.drop.connect(lambda: self._decide(False))
         self.bar.keepRest.connect(self.accept_rewrite)
         self.bar.cancel.connect(self.cancel_rewrite)
+        self.bar.scrubbed.connect(self.scrub_to)
         self.verticalScrollBar().valueChanged.connect(self._place_floats)
         self.document().contentsChange.connect(self._on_contents_change)
 
@@ -167,6 +180,8 @@ class Editor(CodeEditor):
         session.seed = seed if seed is not None else self.seed if self.seed is not None else random.randrange(2**31)
         session.varied = varied
         self.session = session
+        self.alternatives = Alternatives()  # a rerun carries the span's over (see rerun)
+        self._scrub = None
         cursor.clearSelection()
         self.setTextCursor(cursor)
         self.task = asyncio.ensure_future(rewrite(self, session))
@@ -187,11 +202,14 @@ class Editor(CodeEditor):
     def draft_shown(self, session: RewriteSession, draft: Draft) -> None:
         if session is not self.session:
             return
-        self._refresh()
-        self._follow(session)
         decided = sum(1 for piece in draft.pieces if piece != PLACEHOLDER)  # tokens of the text shown
         rate = decided / draft.elapsed_s if draft.elapsed_s > 0 else 0.0
-        self._say(f"step {draft.step}/{draft.max_steps} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s", "state")
+        if self._scrub is not None:  # an earlier step is shown: the run goes on unseen, the count grows
+            self._say(f"{self._scrub_status()} · the run is at {draft.progress}", "state")
+        else:
+            self._refresh()
+            self._follow(session)
+            self._say(f"{draft.progress} · {rate:.0f} tok/s · {draft.elapsed_s:.1f} s", "state")
         self.draftShown.emit(draft)
 
     def run_finished(self, session: RewriteSession, result: EditResult | None) -> None:
@@ -202,10 +220,18 @@ class Editor(CodeEditor):
             return
         self._refresh()
         if session.state == "done":
-            self._start_review()
+            alternatives = self.alternatives
+            alternatives.add(Answer(session.final_text, session.history))
+            for text in result.alternatives:  # the other answers of a run asked for several
+                alternatives.add(Answer(session.as_shown(text)), show=False)
+            self._start_review(alternatives.current.text)
+            if self._scrub is not None:
+                self._show_scrub()  # the step the user went back to stays; the review waits at the end
+                return
+            more = f" · {alternatives.label()} (Alt+[ Alt+])" if len(alternatives) > 1 else ""
             self._say(
                 f"done · {result.steps} steps · {result.tokens_per_s:.0f} tok/s · {result.elapsed_s:.1f} s"
-                f" — {_count(len(self.review.hunks), 'change')} to review",  # the keys are on the hunk bar
+                f" — {_count(len(self.review.hunks), 'change')} to review{more}",  # the keys are on the hunk bar
                 "state",
             )
         elif session.state == "failed":
@@ -224,18 +250,103 @@ class Editor(CodeEditor):
         seed = random.randrange(2**31)
         while seed == session.seed:
             seed = random.randrange(2**31)
-        return self.start_rewrite(session.mode, session.instruction, seed, varied=True)
+        alternatives = self.alternatives  # the span's earlier results stay, to cycle (Alt+[ / Alt+])
+        started = self.start_rewrite(session.mode, session.instruction, seed, varied=True)
+        self.alternatives = alternatives
+        return started
+
+    # -- scrub and alternatives --------------------------------------------------------------------------
+
+    def _steps(self) -> tuple[DraftHistory | None, int]:
+        """The drafts being scrubbed and the number of positions: while running, the run's drafts (the last
+        one: follow the run); once done, the shown answer's drafts and then its result."""
+        session = self.session
+        if session.state == "running":
+            return session.history, len(session.history)
+        answer = self.alternatives.current
+        history = answer.history if answer is not None else None
+        return history, (len(history) if history is not None else 0) + 1
+
+    def _position(self) -> int:
+        history, count = self._steps()
+        if self._scrub is None or history is None:
+            return count - 1
+        position, stride = self._scrub
+        # Thinned since (app/rewrite/draft_history.py): kept drafts are the arrivals on the stride.
+        return min(position * stride // history.stride, len(history) - 1)
+
+    def scrub(self, delta: int) -> bool:
+        """Alt+Left (-1) / Alt+Right (+1): show the step `delta` away from the one shown."""
+        session = self.session
+        if session is None or not session.active:
+            return False
+        if self._steps()[1] < 2:
+            self._say("No earlier steps to show", "state")
+            return False
+        return self.scrub_to(self._position() + delta)
+
+    def scrub_to(self, position: int) -> bool:
+        """Show step `position` (0: the first draft; the last position: the newest draft while running, the
+        result and its review once done) in place, through the session's one undo block."""
+        session = self.session
+        if session is None or not session.active:
+            return False
+        history, count = self._steps()
+        position = min(max(position, 0), count - 1)
+        if position == count - 1 or history is None:
+            self._scrub = None
+            if session.state == "running":
+                session.follow()
+                self._refresh()
+                self._say("following the run", "state")
+            else:
+                self._show_review()
+            return True
+        self._scrub = (position, history.stride)
+        session.show_step(history[position])
+        self._show_scrub()
+        return True
+
+    def _scrub_status(self) -> str:
+        history, _count = self._steps()
+        draft = history[self._position()]
+        where = f" ({draft.progress})" if draft.blocks > 1 else ""
+        return f"step {self._position() + 1} of {len(history)}{where}"
+
+    def _show_scrub(self) -> None:
+        self._refresh()
+        self._place_bar()
+        self._reveal(self.session.start)
+        accept = "Enter accepts this step" if self.session.can_accept() else "masked pieces remain"
+        self._say(f"{self._scrub_status()} — {accept} · Alt+← Alt+→ scrub · Esc cancels", "state")
+
+    def cycle_alternative(self, delta: int) -> bool:
+        """Alt+[ (-1) / Alt+] (+1): show the span's previous or next result in place, with its review."""
+        session = self.session
+        if session is None or not session.active:
+            return False
+        if session.state != "done":
+            self._say("Alternatives can be shown once this run is done (Esc cancels it)", "state")
+            return False
+        answer = self.alternatives.cycle(delta)
+        if answer is None:
+            self._say("No other alternative yet: Alt+R runs the span again", "state")
+            return False
+        self._scrub = None
+        self._start_review(answer.text)
+        return True
 
     def accept_rewrite(self) -> bool:
         session = self.session
         if session is None or not session.active:
             return False
-        if self.review is not None:
+        if self.review is not None and self._scrub is None:
             self.review.keep_rest()
             return self._finish_review()
         if not session.accept():
             self._say("Still refining: masked pieces remain (Esc cancels)", "state")
             return False
+        self._end_review()
         self._refresh()
         self._say("Accepted (Ctrl+Z restores the original)", "note")
         return True
@@ -253,21 +364,30 @@ class Editor(CodeEditor):
 
     # -- hunk review -------------------------------------------------------------------------------------
 
-    def _start_review(self) -> None:
-        self.review = Review(Hunks.between(self.session.original, self.session.final_text))
-        self._show_review()
+    def _start_review(self, text: str) -> None:
+        """The review of `text` (the result, or the alternative shown) against the original; it is shown
+        unless an earlier step is (then it waits at the scrub's last position)."""
+        self.review = Review(Hunks.between(self.session.original, text))
+        if self._scrub is None:
+            self._show_review()
 
     def _show_review(self) -> None:
+        self._scrub = None
         self.session.show_pieces(self.review.segments())
         self._refresh()
         self._place_floats()
         start, end = self._current_hunk()
         self._reveal(end)
         self._reveal(start)  # a hunk taller than the view shows its beginning
-        self._say(f"{describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel", "state")
+        label = self.alternatives.label()
+        which = f"{label} · " if label else ""
+        self._say(f"{which}{describe(self.review)} — Y keep · N drop · Enter keep the rest · Esc cancel", "state")
 
     def _decide(self, keep: bool) -> None:
         if self.review is None:
+            return
+        if self._scrub is not None:
+            self._say("Y and N decide the result's changes: Alt+→ back to it (Enter accepts this step)", "state")
             return
         self.review.decide(keep)
         if self.review.finished:
@@ -335,7 +455,11 @@ class Editor(CodeEditor):
         view, left = self.viewport().geometry(), self.contentsRect().left()
         width = view.right() + 1 - left
         if showing:
-            self.bar.describe(self.review)
+            _history, count = self._steps()
+            label = self.alternatives.label()
+            text = self._scrub_status() if self._scrub is not None else describe(self.review)
+            text = f"{label} · {text}" if label else text
+            self.bar.set_state(text, self._position(), count, deciding=self._scrub is None)
         height = self.bar.height_for(width) if showing else 0
         margins = self.viewportMargins()
         if margins.bottom() != height:  # the line numbers' width stays as CodeEditor set it
@@ -424,8 +548,13 @@ class Editor(CodeEditor):
             super().keyPressEvent(event)
             return
         plain = mods in (Qt.KeyboardModifier.NoModifier, Qt.KeyboardModifier.KeypadModifier)
-        if key == Qt.Key.Key_R and mods == Qt.KeyboardModifier.AltModifier:
+        alt = mods == Qt.KeyboardModifier.AltModifier
+        if key == Qt.Key.Key_R and alt:
             self.rerun()
+        elif key in (Qt.Key.Key_Left, Qt.Key.Key_Right) and alt:
+            self.scrub(-1 if key == Qt.Key.Key_Left else 1)
+        elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and alt:
+            self.cycle_alternative(-1 if key == Qt.Key.Key_BracketLeft else 1)
         elif self.review is not None and key in (Qt.Key.Key_Y, Qt.Key.Key_N) and plain:
             self._decide(key == Qt.Key.Key_Y)
         elif key == Qt.Key.Key_Escape:

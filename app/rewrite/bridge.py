@@ -10,7 +10,7 @@ callbacks are made in order on one thread, so a run's result always comes after 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from engine import Draft, EditRequest, EditResult, Engine, EngineError, Job, ModelInfo, backend_for
 
@@ -23,12 +23,14 @@ class Run:
     Attributes:
         job: the engine's `Job` (`job.id`, `job.cancel()`).
         received: drafts the worker handed over; shown: drafts `drafts()` yielded (at most one per frame).
+        on_each: called on the loop with every draft handed over, not only the ones shown (the scrub history).
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.job: Job | None = None
         self.received = 0
         self.shown = 0
+        self.on_each: Callable[[Draft], None] | None = None
         self._loop = loop
         self._latest: Draft | None = None
         self._wake = asyncio.Event()
@@ -54,6 +56,8 @@ class Run:
         self.received += 1
         if not self._result.done():
             self._latest = draft
+            if self.on_each is not None:
+                self.on_each(draft)
             self._wake.set()
 
     def _put_result(self, result: EditResult) -> None:

@@ -42,6 +42,7 @@ async def rewrite(view: RewriteView, session: RewriteSession) -> None:
         view.run_finished(session, None)
         return
     session.cancel_job = run.cancel
+    run.on_each = session.history.add  # every draft the engine makes, for scrubbing (only some are shown)
     view.show_status(session, f"{session.mode}: waiting for the model…")
     try:
         # 3. The drafts: the newest one at most once per frame, shown in place in the span.

@@ -6,16 +6,21 @@ actions to the mouse. It takes no focus, so the keys keep going to the editor. T
 it reserves below its text while a review is open, so the bar never covers a line. The label gets a line of
 its own above the buttons when the two do not fit side by side, and is elided only when the strip is narrower
 than the label alone, with the whole description as its tooltip.
+
+A small slider before the buttons scrubs through the run's steps (as Alt+Left / Alt+Right do): its last
+position is the result under review, the ones before it the run's kept drafts; the editor shows the step it
+lands on. While a step is shown the keep and drop buttons are off (they decide the result's hunks).
 """
 
 from __future__ import annotations
 
 from PySide6.QtCore import QRect, QSize, Qt, Signal
-from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QWidget
+from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QPushButton, QSlider, QWidget
 
 from app.rewrite.hunks import Review
 
 PREVIEW_CHARS = 40
+SLIDER_WIDTH = 120
 
 
 def _short(text: str) -> str:
@@ -72,8 +77,10 @@ class FittedLabel(QLabel):
 
 
 class HunkBar(QFrame):
-    """Signals: keep(), drop(), keepRest(), cancel() — the buttons, same as Y, N, Enter, Esc."""
+    """Signals: keep(), drop(), keepRest(), cancel() — the buttons, same as Y, N, Enter, Esc;
+    scrubbed(int) — the slider moved by the user to a position (0 the first step, the last the result)."""
 
+    scrubbed = Signal(int)
     keep = Signal()
     drop = Signal()
     keepRest = Signal()
@@ -92,6 +99,12 @@ class HunkBar(QFrame):
         self._grid.setColumnStretch(0, 1)
         self._grid.addWidget(self.label, 0, 0)
         self._grid.addWidget(self._row, 0, 1)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.slider.setFixedWidth(SLIDER_WIDTH)
+        self.slider.setToolTip("Scrub through the run's steps (Alt+Left, Alt+Right)")
+        self.slider.valueChanged.connect(self.scrubbed.emit)  # set_state moves it with signals blocked
+        row.addWidget(self.slider)
         self.buttons: dict[str, QPushButton] = {}
         for name, title, signal in (
             ("keep", "Y keep", self.keep),
@@ -108,7 +121,20 @@ class HunkBar(QFrame):
 
     def describe(self, review: Review) -> None:
         """Say where `review` stands (the bar's sizeHint then fits the whole description)."""
-        self.label.set_full_text(describe(review))
+        self.set_state(describe(review))
+
+    def set_state(self, text: str, position: int = 0, count: int = 0, deciding: bool = True) -> None:
+        """Say `text`; the slider at `position` of `count` positions (hidden under two); the keep and drop
+        buttons on only while `deciding` (the result's hunks are shown, not an earlier step)."""
+        self.label.set_full_text(text)
+        self.slider.setVisible(count >= 2)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(count - 1, 0))
+        self.slider.setValue(position)
+        self.slider.blockSignals(False)
+        self.buttons["keep"].setEnabled(deciding)
+        self.buttons["drop"].setEnabled(deciding)
+        self.buttons["rest"].setText("Enter keep rest" if deciding else "Enter accept step")  # what Enter does now
 
     def height_for(self, width: int) -> int:
         """The height the bar needs at `width`: one line when the label and the buttons fit side by side,

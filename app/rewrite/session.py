@@ -21,6 +21,12 @@ above our block, which can then no longer be popped. The session stops (engine c
 that edit, puts the original text back in the span as an edit of its own: the document never keeps a draft
 the user did not accept. Limit: that repair is an undo step, so undoing it shows the draft again (every path
 in the app goes through `suspend()`; this is the net under them).
+
+Scrubbing (Alt+Left / Alt+Right) and alternatives (Alt+[ / Alt+]) go through the same one block: `show_step`
+shows an earlier draft of `history` in place of what is shown, running or done, exactly as a new draft is
+shown, so accepting keeps what is shown as one undo step and cancelling leaves no draft behind. While running,
+a step shown that way stops the newest drafts from being shown (`following` is False) until `follow()`.
+Pieces of committed blocks (a long span's `Draft.settled` first pieces) are shown settled: no highlight.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from dataclasses import dataclass
 from PySide6.QtCore import QTimer
 from PySide6.QtGui import QTextCursor, QTextDocument
 
+from app.rewrite.draft_history import DraftHistory
 from engine import PLACEHOLDER, Draft, EditRequest, EditResult, utf16_to_index
 
 LOW_CONFIDENCE = 0.5
@@ -66,7 +73,11 @@ class RewriteSession:
         seed: the seed of the request (the editor sets it; a rerun uses a new one).
         tail: for a fill at the start of a line, the line break every draft and the result end with, so the
             line after the cursor stays a line of its own ("" otherwise).
-        draft: the newest Draft shown, result: the EditResult once it came, error: a message when failed.
+        draft: the newest Draft of the run shown (or, while scrubbed back, held back), result: the EditResult once
+            it came, error: a message when failed.
+        history: every draft of the run (the flow adds each one the engine made), for scrubbing.
+        shown_draft: the Draft in the span now (None: the result or a review's text, or nothing yet).
+        following: while running, whether each new draft is shown (False once an earlier step is shown).
     """
 
     def __init__(
@@ -88,6 +99,9 @@ class RewriteSession:
         self.draft: Draft | None = None
         self.result: EditResult | None = None
         self.error: str | None = None
+        self.history = DraftHistory()
+        self.shown_draft: Draft | None = None
+        self.following = True
         self._start = QTextCursor(document)
         self._start.setPosition(start)
         self._end = QTextCursor(document)
@@ -131,9 +145,11 @@ class RewriteSession:
     def final_text(self) -> str:
         """The result's text as the document holds it (line breaks normalized, a fill's `tail` added); empty
         before the result."""
-        if self.result is None:
-            return ""
-        return "".join(text for text, _ in self._with_tail([(_normalize(self.result.text), "")]))
+        return "" if self.result is None else self.as_shown(self.result.text)
+
+    def as_shown(self, text: str) -> str:
+        """A model's answer as the span shows it: line breaks normalized, a fill's `tail` added."""
+        return "".join(piece for piece, _ in self._with_tail([(_normalize(text), "")]))
 
     def request(self, **options) -> EditRequest:
         """The engine request for this span (code point offsets, as the engine counts)."""
@@ -161,16 +177,39 @@ class RewriteSession:
     # -- the run -----------------------------------------------------------------------------------------
 
     def show_draft(self, draft: Draft) -> None:
+        """The run's newest draft: shown in place, unless an earlier step is shown (see `show_step`)."""
         if self.state != "running":
             return
         self.draft = draft
+        if self.following:
+            self._show_draft(draft)
+
+    def show_step(self, draft: Draft) -> None:
+        """Show `draft` (an earlier step, of `history` or of an earlier run of this span) in place of what is
+        shown, running or done; while running the newer drafts are then held back until `follow()`."""
+        if not self.active:
+            return
+        if self.state == "running":
+            self.following = False
+        self._show_draft(draft)
+
+    def follow(self) -> None:
+        """While running: show the newest draft again, and each one after it."""
+        if self.state != "running":
+            return
+        self.following = True
+        if self.draft is not None:
+            self._show_draft(self.draft)
+
+    def _show_draft(self, draft: Draft) -> None:
         pieces = draft.pieces or (draft.text,)
         n = len(pieces)
         changed = draft.changed if len(draft.changed) == n else (False,) * n
         confidence = draft.confidence if len(draft.confidence) == n else (1.0,) * n
-        self._pieces = self._with_tail(
-            [(_normalize(p), _kind(p, c, conf)) for p, c, conf in zip(pieces, changed, confidence, strict=True)]
-        )
+        kinds = [_kind(p, c, conf) for p, c, conf in zip(pieces, changed, confidence, strict=True)]
+        kinds[: draft.settled] = [""] * min(draft.settled, n)  # committed blocks: settled text, no highlight
+        self._pieces = self._with_tail([(_normalize(p), kind) for p, kind in zip(pieces, kinds, strict=True)])
+        self.shown_draft = draft
         self._show("".join(text for text, _ in self._pieces))
 
     def show_pieces(self, pieces: list[tuple[str, str]]) -> None:
@@ -178,6 +217,7 @@ class RewriteSession:
         if self.state != "done":
             return
         self._pieces = [(_normalize(text), kind) for text, kind in pieces]
+        self.shown_draft = None
         self._show("".join(text for text, _ in self._pieces))
 
     def finish(self, result: EditResult) -> None:
@@ -186,9 +226,10 @@ class RewriteSession:
             return
         self.result = result
         if result.ok:
-            self._pieces = self._with_tail([(_normalize(result.text), "done")])
-            text = "".join(piece for piece, _ in self._pieces)
-            self._show(text)
+            if self.following:  # else the step the user went back to stays shown
+                self._pieces = self._with_tail([(_normalize(result.text), "done")])
+                self.shown_draft = None
+                self._show("".join(piece for piece, _ in self._pieces))
             self.state = "done"
         elif result.stop_reason == "error":
             self.error = result.error or "the model failed"
@@ -198,9 +239,11 @@ class RewriteSession:
         # "cancelled" results are answers to our own cancel (or a superseding request): nothing to do.
 
     def can_accept(self) -> bool:
-        if self.state == "done":
-            return True
-        return self.state == "running" and self.draft is not None and PLACEHOLDER not in self.draft.text
+        """Whether what is shown can be kept: the result or a review's text, or a draft with no masked piece."""
+        shown = self.shown_draft
+        if shown is not None and PLACEHOLDER in shown.text:
+            return False
+        return self.state == "done" or (self.state == "running" and shown is not None)
 
     def accept(self) -> bool:
         """Keep what is shown, as one undo step. While running, only a draft with no masked piece."""

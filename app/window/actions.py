@@ -184,6 +184,14 @@ def window_commands(window) -> list[Command]:
         Command("Rewrite", "Accept", lambda: editor().accept_rewrite(), shown="Enter, Tab", enabled=rewriting),
         Command("Rewrite", "Cancel", lambda: editor().cancel_rewrite(), shown="Esc", enabled=rewriting),
         Command("Rewrite", "Try Again", lambda: editor().rerun(), ("Alt+R",), enabled=rewriting),
+        # Scrub through the run's drafts and cycle through the span's results, in place (app/editing/editor.py).
+        Command("Rewrite", "Earlier Step", lambda: editor().scrub(-1), ("Alt+Left",), enabled=rewriting,
+                section=True),
+        Command("Rewrite", "Later Step", lambda: editor().scrub(+1), ("Alt+Right",), enabled=rewriting),
+        Command("Rewrite", "Previous Alternative", lambda: editor().cycle_alternative(-1), ("Alt+[",),
+                enabled=rewriting),
+        Command("Rewrite", "Next Alternative", lambda: editor().cycle_alternative(+1), ("Alt+]",),
+                enabled=rewriting),
         # The review's buttons are the same decisions as Y and N (app/rewrite/hunk_bar.py).
         Command("Rewrite", "Keep Change", lambda: editor().bar.keep.emit(), shown="Y", enabled=reviewing,
                 section=True),
