@@ -77,8 +77,8 @@ def test_every_text_on_every_background_reads_at_aa(qapp, theme):
     assert {"text", "faded", "placeholder", "selected_text", "line_number", "link", "code_text"} <= fgs
     assert sum(fg.startswith("syntax") for fg in fgs) > 50
     bgs = {bg for _, _, bg, _ in colors.pairs()}
-    assert {"current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "find_match", "find_current",
-            "code_background", "selection"} <= bgs
+    assert {"current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "pinned", "find_match",
+            "find_current", "code_background", "selection"} <= bgs
     # The palette's own pairs (menus, dialogs, the hunk bar's buttons, the instruction box's placeholder).
     palette, r = QApplication.palette(), QPalette.ColorRole
     roles = [(r.WindowText, r.Window), (r.Text, r.Base), (r.ButtonText, r.Button), (r.ToolTipText, r.ToolTipBase),
@@ -96,7 +96,7 @@ def test_the_tints_differ_from_the_text_background_and_from_each_other(qapp):
     for theme in THEMES:
         colors = themed(theme)
         tints = [colors.current_line, colors.changed, colors.current_hunk, colors.kept, colors.dropped,
-                 colors.find_match, colors.find_current]
+                 colors.pinned, colors.find_match, colors.find_current]
         assert len({c.name() for c in tints} | {colors.base.name()}) == len(tints) + 1, theme
         assert colors.faded != colors.text and colors.placeholder != colors.faded
 
