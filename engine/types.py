@@ -101,6 +101,8 @@ class Draft:
     block: int = 1
     blocks: int = 1
     settled: int = 0
+    # Aligned with `pieces` on a run with kept ranges: the piece is kept text (fixed at its place in every step).
+    kept: tuple[bool, ...] = ()
 
     @property
     def progress(self) -> str:
