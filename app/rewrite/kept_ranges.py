@@ -5,7 +5,8 @@ engine counts them (`EditRequest.warm_start` and `EditRequest.keep`): sorted, no
 overlapping (touching ranges are one). When the span shows another text (the next draft, the result, a hunk
 decision, the re-run's drafts), `moved_to` finds each kept piece again in it, in order, at the occurrence
 nearest to where it was relative to the kept piece before it: a diffusion backend keeps kept tokens at their
-canvas positions, but the text before them may change length. A piece that is gone is no longer kept.
+canvas positions, but the text before them may change length. A piece that is gone is no longer kept. (The
+first draft of a re-noise says exactly which of its pieces are kept, `Draft.kept`: see `flagged`.)
 """
 
 from __future__ import annotations
@@ -64,13 +65,16 @@ def piece_ranges(pieces: Sequence[str]) -> list[Range]:
     return out
 
 
+def flagged(pieces: Sequence[str], flags: Sequence[bool]) -> tuple[Range, ...]:
+    """The ranges of ``"".join(pieces)`` held by the pieces whose flag is true (a Draft's `kept`)."""
+    return merge(r for r, flag in zip(piece_ranges(pieces), flags, strict=True) if flag)
+
+
 def confident(pieces: Sequence[str], confidence: Sequence[float], threshold: float) -> tuple[Range, ...]:
     """The ranges of ``"".join(pieces)`` held by pieces whose confidence is over `threshold` (never a masked
     one): what "re-roll the unsure pieces" keeps."""
-    return merge(
-        r for r, piece, conf in zip(piece_ranges(pieces), pieces, confidence, strict=True)
-        if conf > threshold and PLACEHOLDER not in piece
-    )
+    sure = [conf > threshold and PLACEHOLDER not in piece for piece, conf in zip(pieces, confidence, strict=True)]
+    return flagged(pieces, sure)
 
 
 def word_at(text: str, position: int) -> Range | None:
@@ -113,6 +117,9 @@ class Kept:
 
     def __bool__(self) -> bool:
         return bool(self.ranges)
+
+    def __iter__(self):
+        return iter(self.ranges)
 
     def toggled(self, start: int, end: int) -> Kept:
         """Ctrl+K on start..end of `text`: a selection all kept is un-kept; any other selection is kept. A

@@ -98,3 +98,11 @@ def test_a_repeated_piece_is_found_nearest_to_where_it_was():
 def test_a_piece_gone_from_the_new_text_is_no_longer_kept():
     assert follow([(0, 3), (4, 7)], "cat dog", "cat cow") == ((0, 3),)
     assert Kept("cat dog", ((4, 7),)).moved_to("cat cow").ranges == ()
+
+
+def test_flagged_pieces_are_the_ranges_a_draft_marks_kept():
+    from app.rewrite.kept_ranges import flagged
+
+    pieces = ("the", " x", " the", " y")
+    assert flagged(pieces, (False, False, True, True)) == ((5, 11),)
+    assert flagged(pieces, (False,) * 4) == ()
