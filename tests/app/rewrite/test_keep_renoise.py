@@ -9,10 +9,11 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QTextCharFormat, QTextCursor
 
+from app.editing.colors import colors_for
 from app.editing.editor import NOT_AVAILABLE
-from app.rewrite.kept_ranges import Kept, complement, confident
-from app.rewrite.session import LOW_CONFIDENCE
-from engine import PLACEHOLDER, index_to_utf16, write_tiny_llama_gguf
+from app.rewrite.kept_ranges import complement, confident
+from app.rewrite.session import LOW_CONFIDENCE, RewriteSession
+from engine import PLACEHOLDER, Draft, index_to_utf16, write_tiny_llama_gguf
 from tests.app import shown_with_model
 
 TEXT = "Intro 🦊 line.\nHello brave world, this is the span.\nTail end.\n"
@@ -28,7 +29,8 @@ def diffusion(qtbot, checkpoint, monkeypatch):
 
 @pytest.fixture
 def llama(qtbot, tmp_path, monkeypatch):
-    yield from shown_with_model(qtbot, monkeypatch, write_tiny_llama_gguf(tmp_path / "llama.gguf", context_length=1024), TEXT, seed=3)
+    model = write_tiny_llama_gguf(tmp_path / "llama.gguf", context_length=1024)  # room for the prompt
+    yield from shown_with_model(qtbot, monkeypatch, model, TEXT, seed=3)
 
 
 def _select(editor, start: int, end: int) -> None:
@@ -42,7 +44,8 @@ def _select(editor, start: int, end: int) -> None:
 def _select_in_shown(editor, start: int, end: int) -> None:
     """Select code points start..end of the text shown in the span."""
     shown = editor.session.shown_text
-    _select(editor, editor.session.start + index_to_utf16(shown, start), editor.session.start + index_to_utf16(shown, end))
+    at = editor.session.start
+    _select(editor, at + index_to_utf16(shown, start), at + index_to_utf16(shown, end))
 
 
 def _run(qtbot, editor, steps: int) -> None:
@@ -97,3 +100,140 @@ def test_an_autoregressive_model_says_keeping_is_not_available_and_nothing_chang
     assert requests[1].warm_start is None and requests[1].keep == ()
     qtbot.keyClick(editor, Qt.Key.Key_Escape)
     assert editor.toPlainText() == TEXT
+
+
+# -- a diffusion model ---------------------------------------------------------------------------------------
+
+
+def _qt(text: str) -> str:
+    return text.replace("\n", "\u2029")  # how a QTextCursor's selectedText spells a line break
+
+
+def _reviewing(qtbot, editor) -> str:
+    """Rewrite SPAN to the end (the hunk review shows the result); the text shown."""
+    _run(qtbot, editor, steps=8)
+    qtbot.waitUntil(lambda: editor.session.state != "running", timeout=20000)
+    assert editor.session.state == "done" and editor.review is not None, editor.status
+    assert len(editor.session.shown_text) >= 10
+    return editor.session.shown_text
+
+
+def _kept_pieces(draft) -> str:
+    return "".join(piece for piece, kept in zip(draft.pieces, draft.kept, strict=True) if kept)
+
+
+def test_kept_words_go_with_the_text_shown_and_stay_in_place_in_every_draft(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    assert diffusion.bridge.model_info.can_keep
+    requests = _submitted(diffusion, monkeypatch)
+    undo = editor.document().availableUndoSteps()
+    shown = _reviewing(qtbot, editor)
+    word = shown[3:8]
+    _select_in_shown(editor, 3, 8)
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    assert editor.kept.ranges == ((3, 8),) and _pinned(editor) == [_qt(word)]
+    assert editor.status.startswith("1 piece kept")
+    pinned = [sel.format for sel in editor.overlay() if sel.format.underlineStyle() == DOTTED]
+    assert pinned[0].background().color() == colors_for(editor.palette()).pinned
+    # Alt+R: the text shown is the warm start, the kept range goes with it, exactly.
+    seen = []
+    editor.draftShown.connect(lambda draft: seen.append((draft, _pinned(editor))))
+    qtbot.keyClick(editor, Qt.Key.Key_R, ALT)
+    qtbot.waitUntil(lambda: len(requests) == 2, timeout=10000)
+    assert requests[1].warm_start == shown and requests[1].keep == ((3, 8),)
+    qtbot.waitUntil(lambda: editor.session.state != "running", timeout=20000)
+    assert editor.session.state == "done" and seen
+    # Every draft of the re-run has the kept word at the same positions, and the editor pins it there.
+    places = {tuple(i for i, kept in enumerate(draft.kept) if kept) for draft, _ in seen}
+    assert len(places) == 1
+    for draft, pins in seen:
+        assert _kept_pieces(draft) == word and pins == [_qt(word)]
+    # The result: still pinned, and the next Alt+R keeps it at its offsets in the new text.
+    new = editor.session.shown_text
+    assert _pinned(editor) == [_qt(word)]
+    qtbot.keyClick(editor, Qt.Key.Key_R, ALT)
+    qtbot.waitUntil(lambda: len(requests) == 3, timeout=10000)
+    ((a, b),) = requests[2].keep
+    assert requests[2].warm_start == new and new[a:b] == word
+    # Esc during the re-noise: the document is as before, its history too; nothing is pinned.
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert editor.raw_text() == TEXT and editor.document().availableUndoSteps() == undo
+    assert _pinned(editor) == []
+
+
+def test_ctrl_k_again_un_keeps(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    requests = _submitted(diffusion, monkeypatch)
+    shown = _reviewing(qtbot, editor)
+    _select_in_shown(editor, 2, 9)
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    _select_in_shown(editor, 4, 6)  # part of the kept range: only that part is un-kept
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    assert editor.kept.ranges == ((2, 4), (6, 9))
+    assert _pinned(editor) == [_qt(shown[2:4]), _qt(shown[6:9])]
+    _select_in_shown(editor, 2, 9)
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)  # not all kept: all kept again
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)  # all kept: all un-kept
+    assert not editor.kept and _pinned(editor) == [] and editor.status == "Nothing kept"
+    qtbot.keyClick(editor, Qt.Key.Key_R, ALT)  # a plain re-run again
+    qtbot.waitUntil(lambda: len(requests) == 2, timeout=10000)
+    assert requests[1].warm_start is None and requests[1].keep == ()
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert editor.raw_text() == TEXT
+
+
+def test_renoise_only_this_keeps_everything_but_the_selection(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    requests = _submitted(diffusion, monkeypatch)
+    undo = editor.document().availableUndoSteps()
+    shown = _reviewing(qtbot, editor)
+    seen = []
+    editor.draftShown.connect(seen.append)
+    _select_in_shown(editor, 4, 9)
+    qtbot.keyClick(editor, Qt.Key.Key_N, ALT)
+    qtbot.waitUntil(lambda: len(requests) == 2, timeout=10000)
+    assert requests[1].warm_start == shown
+    assert requests[1].keep == complement([(4, 9)], len(shown)) == ((0, 4), (9, len(shown)))
+    qtbot.waitUntil(lambda: editor.session.state != "running", timeout=20000)
+    assert seen and editor.session.state == "done"
+    for draft in seen:  # the rest of the text is kept as it was
+        assert _kept_pieces(draft) == shown[:4] + shown[9:] and draft.text.startswith(shown[:4])
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert editor.raw_text() == TEXT and editor.document().availableUndoSteps() == undo
+
+
+def _show(editor, pieces, confidence) -> RewriteSession:
+    """A running rewrite of SPAN showing a draft of `pieces` with these confidences, as the flow shows one."""
+    start = index_to_utf16(TEXT, TEXT.index(SPAN))
+    session = editor.session = RewriteSession(editor.document(), start, start + len(SPAN))
+    draft = Draft(3, 8, "".join(pieces), tuple(pieces), tuple(confidence), (False,) * len(pieces))
+    session.show_draft(draft)
+    editor.draft_shown(session, draft)
+    return session
+
+
+def test_reroll_keeps_the_pieces_the_draft_was_sure_of(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    requests = _submitted(diffusion, monkeypatch)
+    pieces, confidence = ("Hello", " brave", " nw", " world", PLACEHOLDER, "."), (0.9, 0.7, 0.2, 0.5, 0.9, 0.95)
+    session = _show(editor, pieces, confidence)
+    text = "".join(pieces)
+    expected = confident(pieces, confidence, LOW_CONFIDENCE)
+    assert expected == ((0, 11), (len(text) - 1, len(text)))  # "Hello brave" and ".": 0.5 is not sure
+    qtbot.keyClick(editor, Qt.Key.Key_U, ALT)
+    qtbot.waitUntil(lambda: len(requests) == 1, timeout=10000)
+    assert requests[0].warm_start == text and requests[0].keep == expected
+    assert session.state == "cancelled" and editor.session is not session
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert editor.raw_text() == TEXT
+
+
+def test_reroll_with_every_piece_sure_changes_nothing(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    requests = _submitted(diffusion, monkeypatch)
+    session = _show(editor, ("Hello", " world."), (0.9, 0.8))
+    qtbot.keyClick(editor, Qt.Key.Key_U, ALT)
+    assert editor.session is session and session.state == "running" and requests == []
+    assert "nothing to re-roll" in editor.status
+    session.cancel()
+    assert editor.raw_text() == TEXT
