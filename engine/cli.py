@@ -60,6 +60,12 @@ def _parser() -> argparse.ArgumentParser:
     rw.add_argument("--seed", type=int)
     rw.add_argument("--max-new-tokens", type=int)
     rw.add_argument("--context-budget", type=int, default=DEFAULT_CONTEXT_BUDGET, help="tokens of context")
+    rw.add_argument("--from-text", help="start the canvas from this text (a draft) instead of noise (diffusion models)")
+    rw.add_argument(
+        "--keep", action="append", default=[], metavar="START:END",
+        help="keep these characters of --from-text fixed while the rest is re-noised (repeatable; code points)",
+    )
+    rw.add_argument("--alternatives", type=int, default=1, help="answers to make (batched where the model can)")
     rw.add_argument("--device", help="cuda, mps or cpu (default: the fastest present)")
     rw.add_argument("--in-place", action="store_true", help="write the edited file back (atomically)")
     rw.add_argument("--json", action="store_true", help="one JSON object per line: drafts, then the result")
@@ -84,7 +90,10 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
     if start > end:
         raise UsageError(f"--start {args.start} is after --end {args.end}")
     mode = args.mode or ("fill" if start == end else "rewrite")
-    for name in ("steps", "max_new_tokens", "context_budget"):
+    if args.keep and args.from_text is None:
+        raise UsageError("--keep needs --from-text: the ranges are offsets into that text")
+    keep = tuple(_range("--keep", value) for value in args.keep)
+    for name in ("steps", "max_new_tokens", "context_budget", "alternatives"):
         if getattr(args, name) is not None and getattr(args, name) <= 0:
             raise UsageError(f"--{name.replace('_', '-')} must be a positive number")
     try:
@@ -99,6 +108,9 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
             steps=args.steps,
             seed=args.seed,
             context_budget=args.context_budget,
+            warm_start=args.from_text,
+            keep=keep,
+            alternatives=args.alternatives,
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
@@ -130,6 +142,13 @@ def _rewrite(args: argparse.Namespace, out: TextIO) -> int:
         write_text_file_atomic(document.path, edited, document.encoding)
     view.result(result, edited)
     return 0
+
+
+def _range(flag: str, value: str) -> tuple[int, int]:
+    match = re.fullmatch(r"([0-9]+):([0-9]+)", value)
+    if not match:
+        raise UsageError(f"{flag} {value!r} is not START:END (offsets in code points)")
+    return int(match[1]), int(match[2])
 
 
 def position(flag: str, value: str, text: str, path: str) -> int:
@@ -165,7 +184,7 @@ class _StepsView:
         self._lines = 0
 
     def draft(self, draft: Draft) -> None:
-        head = f"[step {draft.step}/{draft.max_steps} {draft.elapsed_s:6.2f}s]"
+        head = f"[{draft.progress} {draft.elapsed_s:6.2f}s]"
         if self.tty:
             if self._lines:
                 self.steps.write(f"\x1b[{self._lines}F\x1b[J")  # back to the first line of the last draft
@@ -180,7 +199,8 @@ class _StepsView:
         if self.tty and self._lines:
             self.steps.write(f"\x1b[{self._lines}F\x1b[J")
         self.steps.write(
-            f"-- {result.stop_reason} after {result.steps} steps, {result.tokens} tokens, "
+            f"-- {result.stop_reason} after {result.steps} steps"
+            f"{f' in {result.blocks} blocks' if result.blocks > 1 else ''}, {result.tokens} tokens, "
             f"{result.elapsed_s:.2f}s ({result.tokens_per_s:.1f} tok/s, first draft {result.first_draft_s or 0:.2f}s)\n"
         )
         self.steps.flush()
@@ -200,6 +220,8 @@ class _PipedView:
     def result(self, result: EditResult, document: str) -> None:
         newline = self.out.isatty() and not result.text.endswith("\n")
         self.out.write(result.text + ("\n" if newline else ""))
+        for other in result.alternatives:  # asked for several: each further answer after a blank line
+            self.out.write(f"\n\n{other}")
         self.out.flush()
 
 
@@ -211,7 +233,12 @@ class _JsonView:
         self.out = out
 
     def draft(self, draft: Draft) -> None:
-        self._emit({"type": "draft", "step": draft.step, "text": draft.text, "elapsed_s": draft.elapsed_s})
+        self._emit(
+            {
+                "type": "draft", "step": draft.step, "max_steps": draft.max_steps, "block": draft.block,
+                "blocks": draft.blocks, "progress": draft.progress, "text": draft.text, "elapsed_s": draft.elapsed_s,
+            }
+        )
 
     def result(self, result: EditResult, document: str) -> None:
         self._emit(
@@ -225,6 +252,8 @@ class _JsonView:
                 "elapsed_s": result.elapsed_s,
                 "tokens_per_s": result.tokens_per_s,
                 "stop_reason": result.stop_reason,
+                "blocks": result.blocks,
+                "alternatives": list(result.alternatives),
                 "model_id": result.model_id,
             }
         )

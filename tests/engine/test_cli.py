@@ -42,8 +42,11 @@ def test_json_streams_one_draft_per_step_then_the_result(tmp_path, capsys):
     events = json_lines(out)
     drafts, result = events[:-1], events[-1]
     assert [d["type"] for d in drafts] == ["draft"] * result["steps"]
-    assert [d["step"] for d in drafts] == list(range(1, result["steps"] + 1))
-    assert result["type"] == "result" and result["stop_reason"] in ("converged", "max_steps", "length")
+    # Steps count within a block: they restart at 1 in each block after the first.
+    assert [d["step"] for d in drafts if d["block"] == 1] == list(range(1, len(drafts) + 1))[: sum(
+        d["block"] == 1 for d in drafts)]
+    assert {d["block"] for d in drafts} == set(range(1, result["blocks"] + 1))
+    assert result["type"] == "result" and result["stop_reason"] in ("eos", "max_steps", "length")
     assert result["text"] == drafts[-1]["text"]
     assert result["document"] == text[:start] + result["text"] + text[end:]
     assert set(result) >= {"tokens", "first_draft_s", "elapsed_s", "tokens_per_s"}

@@ -16,11 +16,11 @@ DOC = "def area(r):\n    return 3.14 * r * r\n\nprint(area(2))\n"
 SPAN = (DOC.index("return"), DOC.index("\n\n"))
 
 
-def tap(max_steps=8):
+def tap(max_steps=8, blocks=1):
     tokenizer = build_tokenizer()
     special = set(tokenizer.all_special_ids)
     drafts = []
-    t = _DraftTap(Detokenizer(tokenizer), {EOS}, special, max_steps, time.perf_counter(), drafts.append,
+    t = _DraftTap(Detokenizer(tokenizer), {EOS}, special, max_steps, 32, blocks, time.perf_counter(), drafts.append,
                   threading.Event())
     return tokenizer, t, drafts
 
@@ -36,16 +36,31 @@ def test_tokens_count_the_decoded_text_not_canvas_positions():
     t.put_draft(torch.tensor([canvas]))
     assert drafts[-1].text == "abc"
     assert t.tokens == 3  # not 5 (positions before the end token), not 11 (the canvas)
-    assert t.ended and t.stop_reason(8) == "converged"
+    assert t.ended and t.stop_reason() == "eos"
 
 
 def test_a_canvas_without_an_end_token_stops_for_length():
     tokenizer, t, _ = tap(max_steps=2)
     t.put_draft(torch.tensor([ids(tokenizer, "abc") + [EOS]]))
     t.put_draft(torch.tensor([ids(tokenizer, "abcd")]))  # the last step's canvas is what counts
-    assert not t.ended and t.stop_reason(2) == "length"  # cut off, even though the steps ran out too
+    assert not t.ended and t.stop_reason() == "length"  # cut off, even though the steps ran out too
     t.put_draft(torch.tensor([ids(tokenizer, "ab") + [EOS, EOS]]))
-    assert t.stop_reason(2) == "max_steps"
+    assert t.stop_reason() == "max_steps"  # ended, but the block never settled
+
+
+def test_committed_blocks_are_settled_and_the_steps_count_within_a_block():
+    tokenizer, t, drafts = tap(max_steps=4, blocks=3)
+    t.put(torch.tensor([[5, 6]]))  # the prompt
+    t.put_draft(torch.tensor([ids(tokenizer, "one ")]))
+    t.put_draft(torch.tensor([ids(tokenizer, "two ")]))
+    t.put(torch.tensor([ids(tokenizer, "two ")]))  # block 1 committed
+    t.put_draft(torch.tensor([ids(tokenizer, "end") + [EOS]]))
+    assert [(d.block, d.blocks, d.step) for d in drafts] == [(1, 3, 1), (1, 3, 2), (2, 3, 1)]
+    assert drafts[-1].text == "two end" and drafts[-1].settled == 4  # "two " is settled text
+    assert drafts[-1].changed[:4] == (False,) * 4 and all(drafts[-1].changed[4:])
+    assert drafts[-1].progress == "block 2/3 · step 1/4"
+    t.put(torch.tensor([ids(tokenizer, "end") + [EOS]]))  # the end token ends the run: block 3 never starts
+    assert t.committed_all and t.block == 2 and t.stop_reason() == "eos" and t.steps == 3
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +81,8 @@ def test_random_weights_fill_the_canvas_and_stop_for_length_with_consistent_tok_
     result, drafts = run(backend)
     assert result.stop_reason == "length" and result.text == drafts[-1].text
     assert 0 < result.tokens <= len(drafts[-1].pieces) * 4  # each piece is at most a 4-byte character's tokens
-    assert result.tokens <= 32  # the canvas (the span's 20 tokens, with room, rounded up to 32)
+    assert result.tokens <= 64  # two canvases: the span's 19 tokens with room for a longer answer (36) need two
+    assert result.blocks == 2 and {d.block for d in drafts} == {1, 2}
     assert result.tokens_per_s == pytest.approx(result.tokens / result.elapsed_s)
 
 
