@@ -53,7 +53,7 @@ from app.rewrite.flow import rewrite
 from app.rewrite.hunk_bar import HunkBar, describe
 from app.rewrite.hunks import Hunks, Review
 from app.rewrite.instruction_box import InstructionBox
-from app.rewrite.kept_ranges import Kept, confident, flagged
+from app.rewrite.kept_ranges import Kept, confident, flagged, merge
 from app.rewrite.session import LOW_CONFIDENCE, Highlight, RewriteSession, utf16_len
 from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult, index_to_utf16, utf16_to_index
 
@@ -398,11 +398,13 @@ class Editor(CodeEditor):
         shown = session.shown_text
         if shown is None or not self.kept:
             return []  # the original is shown (a re-noise waits for its first draft): nothing to pin yet
-        draft = session.draft
-        if self.kept.text == session.warm_start and draft is not None and len(draft.kept) == len(draft.pieces):
-            # A re-noise's first draft says which of its pieces are the kept ones: exact, even when repeated.
-            self.kept = Kept(draft.text, flagged(draft.pieces, draft.kept))
-        self.kept = self.kept.moved_to(shown)
+        kept, draft = self.kept.moved_to(shown), session.draft
+        if session.state == "running" and draft is not None and draft.kept and len(draft.kept) == len(draft.pieces):
+            # A re-noise's drafts say which of their pieces are kept (exact even when repeated; block by block
+            # as a long answer grows), and words kept meanwhile are kept too.
+            told = Kept(draft.text, flagged(draft.pieces, draft.kept)).moved_to(shown)
+            kept = Kept(shown, merge(kept.ranges + told.ranges))
+        self.kept = kept
         at = session.start
         return [Highlight(at + index_to_utf16(shown, a), at + index_to_utf16(shown, b), "pinned") for a, b in self.kept]
 
