@@ -16,7 +16,7 @@ from engine.models.discovery import FoundModel, Survey, survey
 from engine.models.download import DownloadCancelled, DownloadProgress, download
 from engine.models.recommend import recommend, why_not_downloadable
 from engine.models.room import must_unload_first
-from engine.models.speed import Estimate, Throughput
+from engine.models.speed import Estimate, RunAverage, Throughput, run_seconds
 from engine.models.speed import estimate as estimate_speed
 from engine.models.speed import measured as measured_throughput
 from engine.offsets import index_to_utf16, utf16_to_index
@@ -43,8 +43,8 @@ __all__ = [
     "BUNDLED", "BUNDLED_ABOUT", "BUNDLED_NAME", "DEFAULT_CONTEXT_BUDGET", "GB", "MODEL_ENV", "MODES", "PLACEHOLDER",
     "REMOTE_MODEL_ENV", "Backend", "Cancelled", "CatalogEntry", "CheckResult", "DocumentError", "DownloadCancelled",
     "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "Estimate", "FoundModel", "Job",
-    "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "StopReason", "Survey", "Throughput",
+    "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "RunAverage", "StopReason", "Survey", "Throughput",
     "backend_for", "build_context", "bundled_summary", "chosen_model", "download", "estimate_speed", "measured_throughput",
-    "recommend", "why_not_downloadable", "index_to_utf16", "must_unload_first", "one_line", "read_text_file",
+    "recommend", "why_not_downloadable", "index_to_utf16", "run_seconds", "must_unload_first", "one_line", "read_text_file",
     "run_checks", "survey", "utf16_to_index", "write_text_file_atomic",
 ]

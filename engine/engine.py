@@ -254,6 +254,9 @@ class Engine:
                 why = unusable(job.request, result.text) if result.ok else None
                 if why is not None:  # never offered as an edit: the span would be deleted or hold scaffolding
                     result = dataclasses.replace(result, stop_reason="error", error=why)
+                elif result.alternatives:  # the same test for the other answers: an unusable one is dropped
+                    usable = tuple(text for text in result.alternatives if unusable(job.request, text) is None)
+                    result = dataclasses.replace(result, alternatives=usable)
         except Exception as exc:  # noqa: BLE001 - delivered as a result, never a dead thread
             message = str(exc) if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
             result = _failed(job.request, "error", " ".join(message.split()), self._model_id())

@@ -167,7 +167,9 @@ class Editor(CodeEditor):
             mode = session.mode
             self.cancel_rewrite()
             self._select(session.start, session.end)
-        self.box.open_at(self._box_anchor(), self.textCursor().hasSelection(), mode)
+        cursor = self.textCursor()
+        span_chars = cursor.selectionEnd() - cursor.selectionStart()
+        self.box.open_at(self._box_anchor(), cursor.hasSelection(), mode, self.bridge.model_info, span_chars)
 
     def start_rewrite(
         self, mode: str | None = None, instruction: str = "", seed: int | None = None, varied: bool = False
@@ -215,6 +217,7 @@ class Editor(CodeEditor):
 
     def run_finished(self, session: RewriteSession, result: EditResult | None) -> None:
         if result is not None:
+            self.box.run_times.record(self.bridge.model_info, result)  # the box's estimate of the next run
             self.runFinished.emit(result)
         if session is not self.session:
             return

@@ -2,7 +2,8 @@
 
 `Settings` is a plain dataclass: the dialog edits a copy, the window applies it. Empty strings and None
 mean "the default": the model from `engine.chosen_model` (REDRAFT_MODEL still wins over the setting), the
-engine's own device choice, the model's own steps, a random seed, the system's theme and fixed-width font.
+engine's own device choice, the model's own steps, a random seed, the system's theme and fixed-width font,
+and the instruction box's own presets (an emptied list is the defaults again).
 A stored value that does not parse (hand-edited, another version) falls back to the default, never an error.
 
 Theme: "system" follows the OS light/dark scheme (Qt does this itself, live). "light" and "dark" ask the
@@ -18,6 +19,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QColor, QFont, QFontDatabase, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
+from app.rewrite.presets import DEFAULT_PRESETS, parse_presets
 from engine import DEFAULT_CONTEXT_BUDGET
 
 THEMES = ("system", "light", "dark")
@@ -29,7 +31,7 @@ _SCHEMES = {"system": Qt.ColorScheme.Unknown, "light": Qt.ColorScheme.Light, "da
 class Settings:
     """Attributes: model (a path, URL, hub id or "" for the default), device ("" = auto), steps and seed (None =
     the model's default / random), context_budget (tokens around the span), theme (one of THEMES), font_family
-    ("" = the system's fixed font) and font_size (0 = its size)."""
+    ("" = the system's fixed font), font_size (0 = its size) and presets (the instruction box's, in order)."""
 
     model: str = ""
     device: str = ""
@@ -39,6 +41,7 @@ class Settings:
     theme: str = "system"
     font_family: str = ""
     font_size: int = 0
+    presets: tuple[str, ...] = DEFAULT_PRESETS
 
     @classmethod
     def load(cls, store: QSettings) -> Settings:
@@ -52,6 +55,8 @@ class Settings:
     def save(self, store: QSettings) -> None:
         for field in fields(self):
             value = getattr(self, field.name)
+            if isinstance(value, tuple):  # one per line: an ini file keeps it as one readable value
+                value = "\n".join(value)
             store.setValue(f"preferences/{field.name}", "" if value is None else value)
         store.sync()
 
@@ -75,6 +80,8 @@ def _parse(name: str, raw, default):
         if name == "steps" and value < 1 or name == "context_budget" and value < 64 or value < 0:
             return default
         return value
+    if name == "presets":
+        return parse_presets("\n".join(raw) if isinstance(raw, list) else str(raw))
     value = str(raw)
     if name == "theme" and value not in THEMES or name == "device" and value not in DEVICES:
         return default

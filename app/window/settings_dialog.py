@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QFontDatabase, QIntValidator
 from PySide6.QtWidgets import (
     QComboBox,
@@ -18,11 +19,14 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLineEdit,
+    QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QVBoxLayout,
     QWidget,
 )
 
+from app.rewrite.presets import DEFAULT_PRESETS, parse_presets
 from app.storage.settings import DEVICES, THEMES, Settings
 
 
@@ -63,6 +67,20 @@ class SettingsDialog(QDialog):
         self.font_family.setCurrentFont(settings.font())
         self._default_family = fixed.family()
         self.font_size = _spin(0, 72, settings.font_size, "default")
+        # The instruction box's presets: plain lines, in the order the box lists them.
+        self.presets = QPlainTextEdit("\n".join(settings.presets))
+        self.presets.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.presets.setTabChangesFocus(True)
+        self.presets.setFixedHeight(self.presets.fontMetrics().lineSpacing() * 7 + 12)
+        self.presets.setToolTip("One instruction a line: the box offers them as you type, Ctrl+Space lists them")
+        self.restore_presets = QPushButton("Restore defaults")
+        self.restore_presets.clicked.connect(lambda: self.presets.setPlainText("\n".join(DEFAULT_PRESETS)))
+        presets_column = QVBoxLayout()
+        presets_column.setContentsMargins(0, 0, 0, 0)
+        presets_column.addWidget(self.presets)
+        presets_column.addWidget(self.restore_presets, 0, Qt.AlignmentFlag.AlignLeft)
+        presets_box = QWidget()
+        presets_box.setLayout(presets_column)
         form = QFormLayout(self)
         form.addRow("Model", model_box)
         form.addRow("Device", self.device)
@@ -72,6 +90,7 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Font", self.font_family)
         form.addRow("Font size", self.font_size)
+        form.addRow("Instruction presets", presets_box)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
@@ -95,6 +114,7 @@ class SettingsDialog(QDialog):
             theme=self.theme.currentData(),
             font_family="" if family == self._default_family else family,
             font_size=self.font_size.value(),
+            presets=parse_presets(self.presets.toPlainText()),
         )
 
 

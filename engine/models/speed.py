@@ -12,6 +12,11 @@ the two limits is slower, scaled by how much of the probe's rate llama.cpp reach
 bundled Gemma 3 270M comes out near its measured ~49 tokens/s on 2 cores). A diffusion model costs steps x a
 forward pass over its canvas (masked diffusion without a KV cache: over the prompt too). A model that loads on
 a GPU is not estimated: the probe measures the CPU.
+
+Once a model has run, its own runs say more than the probe: `RunAverage` is a running average of what a
+model's finished runs took, and `run_seconds` turns it and a span's length into the time the next run should
+take: steps x seconds per step for a diffusion model (steps per block times the span's blocks), tokens x
+seconds per token for an autoregressive or remote one. Nothing measured, nothing estimated (None).
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ import math
 import os
 import platform
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from pathlib import Path
 
 import numpy as np
 
 from engine.models.catalog import CatalogEntry
+from engine.types import EditResult, ModelInfo
 
 EDIT_TOKENS = 64  # "a 64-token rewrite": about two sentences
 PROMPT_TOKENS = 128  # the span plus the instruction and the nearest context a model is given
@@ -37,6 +43,8 @@ EFFICIENCY = {"bandwidth": 0.4, "decode_flops": 0.5, "batch_flops": 0.8}
 BYTES_PER_WEIGHT = {"Q8_0": 1.0625, "Q6_K": 0.82, "Q5_K_M": 0.71, "Q4_K_M": 0.61, "UD-Q4_K_M": 0.61,
                     "Q4_1": 0.625, "Q4_0": 0.5625, "bf16": 2.0, "fp16": 2.0, "fp32": 4.0, "int4": 0.56}  # fmt: skip
 CACHE_NAME = "throughput.json"
+DIFFUSION_FAMILIES = ("diffusion_gemma", "masked_diffusion")  # ModelInfo.family of the backends that step
+RUN_DECAY = 0.7  # each newer run weighs an older one down by this: a change of load shows within a few runs
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,40 @@ def edit_seconds(entry: CatalogEntry, dtype: str, throughput: Throughput, tokens
         canvas = min(entry.canvas_length or tokens, 32 * math.ceil(tokens / 32))
         return forward(PROMPT_TOKENS, batch_rate) + (entry.steps or 48) * forward(canvas, batch_rate)
     return forward(PROMPT_TOKENS, batch_rate) + tokens * forward(1, decode_rate)  # autoregressive
+
+
+@dataclass(frozen=True)
+class RunAverage:
+    """What one model's finished runs took, as decayed sums (each run counts RUN_DECAY times less for each run
+    after it); their ratios are the averages: seconds per step or per token, steps per block, characters per
+    token. Plain numbers, so the app can store it."""
+
+    runs: float = 0.0
+    seconds: float = 0.0
+    steps: float = 0.0
+    tokens: float = 0.0
+    blocks: float = 0.0
+    chars: float = 0.0
+
+    def add(self, result: EditResult) -> RunAverage:
+        """With `result` counted; a cancelled, failed or empty run measures nothing and leaves it as it is."""
+        if not result.ok or result.steps <= 0 or result.tokens <= 0 or result.elapsed_s <= 0 or not result.text:
+            return self
+        new = (1, result.elapsed_s, result.steps, result.tokens, max(result.blocks, 1), len(result.text))
+        return RunAverage(*(RUN_DECAY * old + value for old, value in zip(astuple(self), new)))
+
+
+def run_seconds(info: ModelInfo, span_chars: int, average: RunAverage) -> float | None:
+    """The seconds a run of the model `info` over a span of `span_chars` characters (0: a fill at the cursor,
+    as long as its runs so far) should take, from `average` of its earlier runs; None when nothing is measured."""
+    if average.runs <= 0 or average.tokens <= 0 or average.steps <= 0:
+        return None
+    chars_per_token = average.chars / average.tokens
+    tokens = span_chars / chars_per_token if span_chars > 0 else average.tokens / average.runs
+    if info.family in DIFFUSION_FAMILIES:
+        blocks = math.ceil(tokens / info.canvas_length) if info.canvas_length else 1
+        return average.seconds / average.blocks * max(blocks, 1)  # seconds per step x steps per block x blocks
+    return average.seconds / average.tokens * max(tokens, 1.0)
 
 
 def _duration(seconds: float) -> str:

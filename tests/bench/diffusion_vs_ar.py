@@ -21,6 +21,15 @@ the repeats: on 2 cores shared with other jobs a run is only ever slowed, by bur
 the next (seen: the same call 3x slower), so the fastest run is the closest to the work itself; `median_s`
 is kept too, and `spread` gives min..max of the per-repeat ratios.
 
+Two rows beyond one canvas, same models, same prompt (`long_span_and_batch`):
+
+- long span: LONG_SPAN (512) new tokens as blocks of the model's canvas (2 x 256 at the bench scale), 16
+  steps a block, end tokens off so every block runs (random weights end at random), vs the autoregressive
+  model writing 512 tokens.
+- alternatives: ALTERNATIVES (4) answers of one canvas as one batch of canvases vs the same 4 one after the
+  other. On a CPU a forward is compute-bound, so a batch of 4 costs about 4 singles; on a GPU a step is
+  bound by reading the weights, so a batch should cost about one (gpu_full_size measures that).
+
 ratio = autoregressive time / diffusion time (> 1: diffusion is faster). On a CPU a forward over a 256-token
 canvas costs far more than a one-token forward (compute, not memory bandwidth, bounds it), so the CPU result
 says little about the GPU, where a step's cost is mostly reading the weights once; gpu_full_size measures
@@ -180,6 +189,60 @@ def measure(scale: str, repeats: int, spans: tuple[int, ...]) -> dict:
     }
 
 
+LONG_SPAN = 512
+ALTERNATIVES = 4
+
+
+def long_span_and_batch(scale: str, repeats: int) -> dict:
+    """A 512-token rewrite as blocks of one canvas vs autoregressive, and 4 alternatives batched vs in turn."""
+    config = SCALES[scale]
+    hf_logging.set_verbosity_error()
+    diffusion, autoregressive = build_model(**config), build_causal_model(**config)
+    canvas = config["canvas_length"]
+    tokens = LONG_SPAN if scale == "bench" else 2 * canvas
+    generator = torch.Generator().manual_seed(1)
+    prompt = torch.randint(10, config["vocab_size"], (1, PROMPT_TOKENS), generator=generator)
+    diffusion.config.canvas_length = canvas
+
+    def blocks(batch: int = 1, new: int = tokens) -> float:
+        torch.manual_seed(0)
+        started = time.perf_counter()
+        diffusion.generate(prompt.repeat(batch, 1), max_new_tokens=new, max_denoising_steps=STEPS,
+                           confidence_threshold=None, eos_token_id=None)
+        return time.perf_counter() - started
+
+    def ar() -> float:
+        started = time.perf_counter()
+        autoregressive.generate(prompt, max_new_tokens=tokens, min_new_tokens=tokens, do_sample=False)
+        return time.perf_counter() - started
+
+    times: dict[str, list[float]] = {"diffusion_blocks": [], "autoregressive": [], "batched": [], "sequential": []}
+    with torch.no_grad():
+        blocks(new=canvas)  # warm-up
+        ar()
+        for repeat in range(repeats):
+            sides = [lambda: times["diffusion_blocks"].append(blocks()), lambda: times["autoregressive"].append(ar())]
+            for side in sides if repeat % 2 == 0 else sides[::-1]:
+                side()
+            batch = [lambda: times["batched"].append(blocks(ALTERNATIVES, canvas)),
+                     lambda: times["sequential"].append(sum(blocks(1, canvas) for _ in range(ALTERNATIVES)))]
+            for side in batch if repeat % 2 == 0 else batch[::-1]:
+                side()
+    best = {k: min(v) for k, v in times.items()}
+    return {
+        "long_span": {
+            "tokens": tokens, "blocks": -(-tokens // canvas), "canvas": canvas, "steps_per_block": STEPS,
+            "diffusion_s": best["diffusion_blocks"], "autoregressive_s": best["autoregressive"],
+            "ratio": best["autoregressive"] / best["diffusion_blocks"],
+        },
+        "alternatives": {
+            "n": ALTERNATIVES, "canvas": canvas, "steps": STEPS, "batched_s": best["batched"],
+            "sequential_s": best["sequential"], "batched_over_one": best["batched"] / (best["sequential"] / ALTERNATIVES),
+            "sequential_over_batched": best["sequential"] / best["batched"],
+        },
+    }
+
+
 def plot(report: dict, path: Path) -> None:
     """Time to the final text against span length: where the lines cross, diffusion starts to win."""
     import matplotlib
@@ -218,6 +281,7 @@ def main() -> None:
 
     started = time.perf_counter()
     report = measure(args.scale, args.repeats, SPANS)
+    report.update(long_span_and_batch(args.scale, args.repeats))
     report["bench_s"] = time.perf_counter() - started
     if args.plot:
         plot(report, args.plot)
@@ -229,6 +293,9 @@ def main() -> None:
         print(f"span {span:>3}: AR {row['autoregressive']['total_s']:.2f} s, diffusion 16 steps "
               f"{row['diffusion_fixed16']['total_s']:.2f} s, ratio x{row['ratio_fixed16']:.2f} "
               f"(after prefill x{row['ratio_fixed16_after_prefill']:.2f})")
+    long, alt = report["long_span"], report["alternatives"]
+    print(f"{long['tokens']} tokens as {long['blocks']} blocks of {long['canvas']}: ratio x{long['ratio']:.2f}; "
+          f"{alt['n']} alternatives batched cost x{alt['batched_over_one']:.2f} of one")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,10 @@ Both models are built from configurations (nothing downloaded) straight on the d
   steps, prefill of a 512-token prompt included.
 - autoregressive: ms per token = (generate 64 tokens - generate 16 tokens) / 48, greedy; the time of a whole
   256-token rewrite (512-token prompt, 256 new tokens).
+- long span (eager): a 512-token rewrite as 2 blocks of 256 at 16 steps each (end tokens off, so both blocks
+  run), vs the AR model writing 512 tokens.
+- alternatives (eager): 4 canvases of 256 as one batch at 16 steps vs one canvas; on a GPU a step is bound by
+  reading the weights, so the batch of 4 should cost about one.
 - prefill ms for 512 / 2048 / 8192-token prompts (the diffusion encoder pass; the causal model's prompt forward).
 - peak device memory of each model's run.
 - roofline fraction = (bytes of weights one step reads) / bandwidth / measured step time. The bytes are counted
@@ -264,12 +268,33 @@ def measure_diffusion(config, plan: Plan, device: str, variants: list[str], repe
             row["roofline_fraction"][str(canvas)] = weight_bytes / (bandwidth * 1e9) / step_s if step_s > 0 else None
             if canvas == plan.rewrite:
                 row["rewrite_ms"] = 1e3 * statistics.median(many)
+        if variant == "eager":
+            long_span(model, prompt, plan, device, repeats, row)
         out["variants"][variant] = row
     out["peak_memory_bytes"] = peak_bytes(device)
     out["text_params"] = sum(p.numel() for n, p in model.named_parameters() if "vision" not in n)
     del model
     free(device)
     return out
+
+
+ALTERNATIVES = 4
+
+
+def long_span(model, prompt, plan: Plan, device: str, repeats: int, row: dict) -> None:
+    """Two blocks of the rewrite canvas chained (end tokens off) and a batch of ALTERNATIVES canvases."""
+    canvas = plan.rewrite
+    model.config.canvas_length = canvas
+
+    def run(batch: int, tokens: int) -> None:
+        torch.manual_seed(0)
+        model.generate(prompt.repeat(batch, 1), max_new_tokens=tokens, max_denoising_steps=STEPS_MANY,
+                       confidence_threshold=None, eos_token_id=None)
+
+    run(ALTERNATIVES, canvas)  # warm-up: a new batch size
+    row["long_span_ms"] = 1e3 * statistics.median(timed(device, lambda: run(1, 2 * canvas)) for _ in range(repeats))
+    row["batch_ms"] = 1e3 * statistics.median(timed(device, lambda: run(ALTERNATIVES, canvas)) for _ in range(repeats))
+    row["batch_over_one"] = row["batch_ms"] / row["rewrite_ms"]
 
 
 def measure_autoregressive(
@@ -301,6 +326,10 @@ def measure_autoregressive(
         row["token_ms"] = 1e3 * token_s
         rewrites = [timed(device, lambda: generate(plan.rewrite)) for _ in range(repeats)]
         row["rewrite_ms"] = 1e3 * statistics.median(rewrites)
+        if variant == "eager":  # the long-span row: twice the rewrite
+            row["long_rewrite_ms"] = 1e3 * statistics.median(
+                timed(device, lambda: generate(2 * plan.rewrite)) for _ in range(repeats)
+            )
         row["roofline_fraction"] = out["token_weight_bytes"] / (bandwidth * 1e9) / token_s if token_s > 0 else None
         out["variants"][variant] = row
     out["peak_memory_bytes"] = peak_bytes(device)
@@ -346,6 +375,11 @@ def measure(scaled_down: bool, variants: list[str], repeats: int) -> dict:
         "autoregressive": autoregressive,
         "rewrite_speedup": ratios,  # AR writing `rewrite` tokens / diffusion, that canvas, 16 steps
         "speedup_ok": {v: r >= 4.0 for v, r in ratios.items()},
+        "long_span_speedup": (
+            autoregressive["variants"]["eager"]["long_rewrite_ms"] / diffusion["variants"]["eager"]["long_span_ms"]
+            if "eager" in variants else None
+        ),
+        "batch_over_one": diffusion["variants"]["eager"]["batch_over_one"] if "eager" in variants else None,
         "roofline_ok": {
             v: all(f is not None and f >= 0.70 for f in diffusion["variants"][v]["roofline_fraction"].values())
             for v in variants
