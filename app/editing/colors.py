@@ -85,11 +85,12 @@ class TokenStyle:
 
 @dataclass(frozen=True, eq=False)  # eq=False: hashed by identity, so that formats can be cached per Colors
 class Colors:
-    """The colours of one palette. Backgrounds (tints): current_line, changed (a draft's changed pieces and
-    the final text before review), hunk (undecided), current_hunk, kept, dropped, find_match, find_current,
-    code_background. Foregrounds: text (the palette's), faded (low-confidence pieces), placeholder (masked
-    pieces), line_number (current: line_number_current), link, code_text, and `syntax` per Pygments token.
-    selection / selected_text are the palette's Highlight / HighlightedText."""
+    """The colours of one palette. Backgrounds (tints): current_line, changed (a draft's changed pieces and the
+    final text before review), hunk (undecided), current_hunk, kept, dropped, pinned (words the user keeps while the
+    rest of a draft is re-noised, Ctrl+K), find_match, find_current, code_background. Foregrounds: text (the
+    palette's), faded (low-confidence pieces), placeholder (masked pieces), line_number (current:
+    line_number_current), link, code_text, and `syntax` per Pygments token. selection / selected_text are the
+    palette's Highlight / HighlightedText."""
 
     dark: bool
     base: QColor
@@ -104,6 +105,7 @@ class Colors:
     current_hunk: QColor
     kept: QColor
     dropped: QColor
+    pinned: QColor
     find_match: QColor
     find_current: QColor
     code_background: QColor
@@ -149,10 +151,10 @@ class Colors:
 
 
 # Where text can sit: Base and every tint. Faded and masked pieces only show in a running draft, which has
-# no tint of its own (and no hunk states yet).
-_BACKGROUNDS = ("base", "current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "find_match",
-                "find_current", "code_background")
-_UNDER_DRAFTS = ("base", "current_line", "find_match", "find_current")
+# no tint of its own (and no hunk states yet) but may have pinned words.
+_BACKGROUNDS = ("base", "current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "pinned",
+                "find_match", "find_current", "code_background")
+_UNDER_DRAFTS = ("base", "current_line", "pinned", "find_match", "find_current")
 
 
 _ROLES = (
@@ -185,6 +187,7 @@ def _colors(key: tuple[int, ...]) -> Colors:
         current_hunk=tint("#ffb300", 0.6, 0.22),
         kept=tint("#4caf50", 0.3, 0.2),
         dropped=tint("#e57373", 0.28, 0.2),
+        pinned=tint("#7e57c2", 0.3, 0.3),
         find_match=tint("#26c6da", 0.3, 0.16),
         find_current=tint("#26c6da", 0.5, 0.24),
         code_background=mix(base, text, 0.06 if dark else 0.04),

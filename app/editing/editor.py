@@ -15,6 +15,11 @@ Keys:
   run again. Enter accepts the step shown (not one with masked pieces). While running, a step shown this way
   holds the newer drafts back until Alt+Right reaches the newest again; after the run, the last position is
   the result and its review (Y/N decide the result's hunks, so they wait until it is shown).
+- Keep and re-noise (diffusion models; app/rewrite/kept_ranges.py): Ctrl+K keeps the selected characters of the
+  draft or result shown (shown pinned; Ctrl+K on kept ones un-keeps them), and Alt+R then re-denoises the text
+  shown around them, which stay pinned as the text moves. Alt+U keeps every piece the last draft was sure of and
+  re-runs; Alt+N keeps everything but the selection and re-runs. Other models: the status bar says these are
+  not available, and nothing changes.
 - When the run ends, the hunk review (app/rewrite/hunks.py, app/rewrite/hunk_bar.py): every change against the original
   is a hunk; the current one is highlighted and scrolled into view, and a bar in a strip reserved below the text
   (so it never covers a line) says what it changes. Y keeps it, N drops it
@@ -57,11 +62,14 @@ from app.rewrite.flow import rewrite
 from app.rewrite.hunk_bar import HunkBar, describe
 from app.rewrite.hunks import Hunks, Review
 from app.rewrite.instruction_box import InstructionBox
-from app.rewrite.session import RewriteSession, utf16_len
-from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult
+from app.rewrite.kept_ranges import Kept, confident, flagged, merge
+from app.rewrite.session import LOW_CONFIDENCE, Highlight, RewriteSession, utf16_len
+from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult, index_to_utf16, utf16_to_index
 
 # Each highlight kind (app/rewrite/session.py, Review.segments) and the role of app/editing/colors.py it shows.
-_BACKGROUNDS = dict(changed="changed", done="kept", hunk="hunk", current="current_hunk", kept="kept", dropped="dropped")
+_BACKGROUNDS = dict(
+    changed="changed", done="kept", hunk="hunk", current="current_hunk", kept="kept", dropped="dropped", pinned="pinned"
+)
 _FOREGROUNDS = dict(faded="faded", placeholder="placeholder")
 
 
@@ -74,7 +82,17 @@ def _format(kind: str, colors: Colors) -> QTextCharFormat:
         fmt.setForeground(getattr(colors, _FOREGROUNDS[kind]))
     if kind == "current":  # the hunk being decided
         fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.SingleUnderline)
+    if kind == "pinned":  # kept words: dotted, so they read as pinned over any hunk state too
+        fmt.setUnderlineStyle(QTextCharFormat.UnderlineStyle.DotLine)
     return fmt
+
+
+NOT_AVAILABLE = "Keep and re-noise: not available with this model (it needs a diffusion model)"
+_KEEP_KEYS = {  # key, modifiers -> the Editor method (the window's menu lists them: app/window/actions.py)
+    (Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier): "keep_words",
+    (Qt.Key.Key_U, Qt.KeyboardModifier.AltModifier): "reroll_unsure",
+    (Qt.Key.Key_N, Qt.KeyboardModifier.AltModifier): "renoise_selection",
+}
 
 
 _EDIT_KEYS = (Qt.Key.Key_Backspace, Qt.Key.Key_Delete)
@@ -109,6 +127,7 @@ class Editor(CodeEditor):
             seed None: random; language: the Pygments lexer name of the document, set by its tab).
         task: the asyncio task of the newest run (app/rewrite/flow.py), or None.
         alternatives: the results the current span got (kept across Alt+R), the one shown among them.
+        kept: the words kept in the span's text (Ctrl+K), for the next Alt+R.
         status: the text of the last statusChanged (for a window showing this editor again).
 
     Signals:
@@ -136,6 +155,7 @@ class Editor(CodeEditor):
         self.review: Review | None = None
         self.alternatives = Alternatives()
         self._scrub: tuple[int, int] | None = None  # (position, the history's stride then) of a step shown
+        self.kept = Kept()
         self._in_edit = False
         self.status = ""  # the status line's text now
         self._status_kind = ""  # "state": the line describes the run or review now; "note": what happened
@@ -182,6 +202,7 @@ class Editor(CodeEditor):
         self.session = session
         self.alternatives = Alternatives()  # a rerun carries the span's over (see rerun)
         self._scrub = None
+        self.kept = Kept()  # a new span: nothing kept (a re-noise sets its own, see rerun)
         cursor.clearSelection()
         self.setTextCursor(cursor)
         self.task = asyncio.ensure_future(rewrite(self, session))
@@ -240,11 +261,13 @@ class Editor(CodeEditor):
             # Ended with no word from this editor (an edit from elsewhere over the draft): the run's line is stale.
             self._say("Rewrite stopped: the text changed", "note")
 
-    def rerun(self) -> bool:
-        """Alt+R: the same span, instruction and mode with a new seed."""
+    def rerun(self, kept: Kept | None = None) -> bool:
+        """Alt+R: the same span, instruction and mode with a new seed. With words kept (Ctrl+K, or `kept`),
+        the text shown is the warm start and only the rest is re-noised; the kept words stay pinned."""
         session = self.session
         if session is None or not session.active:
             return False
+        kept = self._kept_now() if kept is None else kept
         self.cancel_rewrite()
         self._select(session.start, session.end)
         seed = random.randrange(2**31)
@@ -253,6 +276,8 @@ class Editor(CodeEditor):
         alternatives = self.alternatives  # the span's earlier results stay, to cycle (Alt+[ / Alt+])
         started = self.start_rewrite(session.mode, session.instruction, seed, varied=True)
         self.alternatives = alternatives
+        if kept:  # set before the flow's first turn on the loop, where it builds the request
+            self.session.warm_start, self.session.keep, self.kept = kept.text, kept.ranges, kept
         return started
 
     # -- scrub and alternatives --------------------------------------------------------------------------
@@ -416,6 +441,95 @@ class Editor(CodeEditor):
         self.review = None
         self._place_bar()
 
+    # -- keep and re-noise (diffusion models) ------------------------------------------------------------
+
+    def keep_words(self) -> bool:
+        """Ctrl+K: keep the selected characters of the text shown (a caret: its word), or un-keep them if they
+        are all kept already. Alt+R then re-noises the rest."""
+        shown = self._keepable()
+        selection = None if shown is None else self._selection_in(shown)
+        if selection is None:
+            return False
+        self.kept = self.kept.moved_to(shown).toggled(*selection)
+        self._refresh()
+        n = len(self.kept.ranges)
+        self._say(f"{_count(n, 'piece')} kept · Alt+R re-noises the rest" if n else "Nothing kept", "state")
+        return True
+
+    def reroll_unsure(self) -> bool:
+        """Alt+U: keep every piece the last draft was sure of (confidence over LOW_CONFIDENCE) and re-run."""
+        shown = self._keepable()
+        draft = None if shown is None else self.session.draft
+        if shown is None:
+            return False
+        if draft is None or not draft.pieces or len(draft.confidence) != len(draft.pieces):
+            self._say("No confidences to go by: Alt+R re-runs it all", "state")
+            return False
+        sure = Kept(draft.text, confident(draft.pieces, draft.confidence, LOW_CONFIDENCE)).moved_to(shown)
+        if sure.ranges == ((0, len(shown)),):
+            self._say("Every piece is sure: nothing to re-roll (Alt+R re-runs it all)", "state")
+            return False
+        return self.rerun(sure)
+
+    def renoise_selection(self) -> bool:
+        """Alt+N: keep everything shown but the selection, and re-run: only the selection is re-noised."""
+        shown = self._keepable()
+        selection = None if shown is None else self._selection_in(shown)
+        if selection is None:
+            return False
+        if selection[0] == selection[1]:
+            self._say("Select the words to re-noise", "state")
+            return False
+        return self.rerun(Kept(shown, (selection,)).inverted())
+
+    def _can_keep(self) -> bool:
+        info = self.bridge.model_info
+        return info is not None and info.can_keep
+
+    def _keepable(self) -> str | None:
+        """The text shown in the span, if words can be kept in it now (else the status bar says why)."""
+        session = self.session
+        if session is None or not session.active:
+            return None
+        if not self._can_keep():
+            self._say(NOT_AVAILABLE, "state")
+            return None
+        if session.shown_text is None:
+            self._say("Wait for the first draft: words are kept in the text shown", "state")
+        return session.shown_text
+
+    def _selection_in(self, shown: str) -> tuple[int, int] | None:
+        """The selection as code point offsets into `shown` (clipped to it), or None when it is outside."""
+        cursor, start = self.textCursor(), self.session.start
+        lo, hi = cursor.selectionStart() - start, cursor.selectionEnd() - start
+        limit = utf16_len(shown)
+        if hi < 0 or lo > limit:
+            self._say("Select words inside the rewrite to keep them", "state")
+            return None
+        return utf16_to_index(shown, max(lo, 0)), utf16_to_index(shown, min(hi, limit))
+
+    def _kept_now(self) -> Kept:
+        """What Alt+R keeps: the kept words in the text shown now (none with a model that cannot keep)."""
+        shown = self.session.shown_text
+        if not self._can_keep():
+            return Kept()
+        return self.kept if shown is None else self.kept.moved_to(shown)
+
+    def _pinned(self, session: RewriteSession) -> list[Highlight]:
+        """The kept words as highlights of the text shown now, found again in it when it changed."""
+        shown = session.shown_text
+        if shown is None or not self.kept:
+            return []  # the original is shown (a re-noise waits for its first draft): nothing to pin yet
+        kept, draft = self.kept.moved_to(shown), session.draft
+        if session.state == "running" and draft is not None and draft.kept and len(draft.kept) == len(draft.pieces):
+            # A re-noise's drafts say which of their pieces are kept (exact even when repeated; block by block
+            # as a long answer grows), and words kept meanwhile are kept too.
+            told = Kept(draft.text, flagged(draft.pieces, draft.kept)).moved_to(shown)
+            kept = Kept(shown, merge(kept.ranges + told.ranges))
+        self.kept = kept
+        at = session.start
+        return [Highlight(at + index_to_utf16(shown, a), at + index_to_utf16(shown, b), "pinned") for a, b in self.kept]
+
     # -- status ------------------------------------------------------------------------------------------
 
     def _say(self, text: str, kind: str) -> None:
@@ -521,7 +635,7 @@ class Editor(CodeEditor):
         session = self.session
         colors = colors_for(self.palette())
         if session is not None and session.active:
-            for h in session.highlights():
+            for h in [*session.highlights(), *self._pinned(session)]:  # pinned last: drawn over the others
                 sel = QTextEdit.ExtraSelection()
                 cursor = QTextCursor(self.document())
                 cursor.setPosition(h.start)
@@ -555,6 +669,8 @@ class Editor(CodeEditor):
             self.scrub(-1 if key == Qt.Key.Key_Left else 1)
         elif key in (Qt.Key.Key_BracketLeft, Qt.Key.Key_BracketRight) and alt:
             self.cycle_alternative(-1 if key == Qt.Key.Key_BracketLeft else 1)
+        elif (key, mods) in _KEEP_KEYS:  # before the edit keys: Ctrl+K deletes to the line's end on X11
+            getattr(self, _KEEP_KEYS[key, mods])()
         elif self.review is not None and key in (Qt.Key.Key_Y, Qt.Key.Key_N) and plain:
             self._decide(key == Qt.Key.Key_Y)
         elif key == Qt.Key.Key_Escape:

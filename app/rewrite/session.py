@@ -78,6 +78,8 @@ class RewriteSession:
         history: every draft of the run (the flow adds each one the engine made), for scrubbing.
         shown_draft: the Draft in the span now (None: the result or a review's text, or nothing yet).
         following: while running, whether each new draft is shown (False once an earlier step is shown).
+        warm_start, keep: a re-noise of a text shown before, with these ranges of it kept (set by the caller;
+            the request carries them).
     """
 
     def __init__(
@@ -113,6 +115,8 @@ class RewriteSession:
         self.tail = fill_break(*near) if mode == "fill" else ""
         self.seed: int | None = None  # the seed the request carries (set by the caller)
         self.varied = False  # another answer than the best guess (a rerun asks for one)
+        self.warm_start: str | None = None
+        self.keep: tuple[tuple[int, int], ...] = ()
         self._top = -1  # the undo stack's size right after our block
         self._shown: str | None = None  # the text our undo block put in the span (None: original shown)
         self._pieces: list[tuple[str, str]] = []  # (text, kind) of what is shown
@@ -156,7 +160,19 @@ class RewriteSession:
         text = self.document.toPlainText()
         start = utf16_to_index(text, self.start)
         end = start if self.mode == "fill" else utf16_to_index(text, self.end)
-        return EditRequest(text, start, end, instruction=self.instruction, mode=self.mode, **options)
+        return EditRequest(
+            text, start, end, instruction=self.instruction, mode=self.mode, warm_start=self.warm_start,
+            keep=self.keep, **options,
+        )
+
+    @property
+    def shown_text(self) -> str | None:
+        """The draft or result in the span now, without a fill's `tail` (the model's text); None while the
+        original is shown (before the first draft, or once ended)."""
+        if not self.active or self._shown is None or self._suspended:
+            return None
+        text = _raw_slice(self.document, self.start, self.end)
+        return text[: len(text) - len(self.tail)] if self.tail and text.endswith(self.tail) else text
 
     def highlights(self) -> list[Highlight]:
         """Ranges of the shown draft to format (merged runs of one kind)."""

@@ -192,6 +192,14 @@ def window_commands(window) -> list[Command]:
                 enabled=rewriting),
         Command("Rewrite", "Next Alternative", lambda: editor().cycle_alternative(+1), ("Alt+]",),
                 enabled=rewriting),
+        # Keep and re-noise (diffusion models; the editor says when the model cannot): Alt+R re-runs around
+        # the kept words. On X11 the editor takes Ctrl+K first (it is delete-to-end-of-line there) and does the same.
+        Command("Rewrite", "Keep / Un-keep Words", lambda: editor().keep_words(), ("Ctrl+K",), enabled=rewriting,
+                section=True),
+        Command("Rewrite", "Re-roll the Unsure Pieces", lambda: editor().reroll_unsure(), ("Alt+U",),
+                enabled=rewriting),
+        Command("Rewrite", "Re-noise Only the Selection", lambda: editor().renoise_selection(), ("Alt+N",),
+                enabled=rewriting),
         # The review's buttons are the same decisions as Y and N (app/rewrite/hunk_bar.py).
         Command("Rewrite", "Keep Change", lambda: editor().bar.keep.emit(), shown="Y", enabled=reviewing,
                 section=True),

@@ -3,6 +3,7 @@ painted on, in light and in dark, on the real widgets; a theme switch recolours 
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 
 import pytest
@@ -77,8 +78,8 @@ def test_every_text_on_every_background_reads_at_aa(qapp, theme):
     assert {"text", "faded", "placeholder", "selected_text", "line_number", "link", "code_text"} <= fgs
     assert sum(fg.startswith("syntax") for fg in fgs) > 50
     bgs = {bg for _, _, bg, _ in colors.pairs()}
-    assert {"current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "find_match", "find_current",
-            "code_background", "selection"} <= bgs
+    assert {"current_line", "changed", "hunk", "current_hunk", "kept", "dropped", "pinned", "find_match",
+            "find_current", "code_background", "selection"} <= bgs
     # The palette's own pairs (menus, dialogs, the hunk bar's buttons, the instruction box's placeholder).
     palette, r = QApplication.palette(), QPalette.ColorRole
     roles = [(r.WindowText, r.Window), (r.Text, r.Base), (r.ButtonText, r.Button), (r.ToolTipText, r.ToolTipBase),
@@ -96,7 +97,7 @@ def test_the_tints_differ_from_the_text_background_and_from_each_other(qapp):
     for theme in THEMES:
         colors = themed(theme)
         tints = [colors.current_line, colors.changed, colors.current_hunk, colors.kept, colors.dropped,
-                 colors.find_match, colors.find_current]
+                 colors.pinned, colors.find_match, colors.find_current]
         assert len({c.name() for c in tints} | {colors.base.name()}) == len(tints) + 1, theme
         assert colors.faded != colors.text and colors.placeholder != colors.faded
 
@@ -161,6 +162,11 @@ def test_drafts_and_hunk_states_are_painted_readably(qtbot, window, tmp_path, th
     editor.cancel_rewrite()
 
 
+def colors_in(html: str) -> set[str]:
+    """The colours an HTML text names, as QColor.name() spells them (Pygments writes #006600 as #060)."""
+    return {QColor(code).name() for code in re.findall(r"#[0-9a-fA-F]{6}\b|#[0-9a-fA-F]{3}\b", html)}
+
+
 def background_of(widget, rect: QRect) -> QColor:
     """The most common colour of a rectangle of what `widget` paints (its background there, not the glyphs)."""
     image = widget.grab(rect).toImage()
@@ -211,7 +217,7 @@ def test_switching_the_theme_recolours_open_editors_and_the_preview(qtbot, windo
     session = show_draft(editor, "one two")
     qtbot.waitUntil(lambda: code_tab.highlighter.done and "<h1>Notes</h1>" in markdown_tab.preview.html)
     light_keyword = light.token(Keyword).color.name()
-    assert light_keyword.lower() in markdown_tab.preview.html.lower()
+    assert light_keyword in colors_in(markdown_tab.preview.html)
     window.apply_preferences(Settings(theme="dark"))  # what the preferences dialog does
     dark = colors_for(QApplication.palette())
     assert dark.dark and dark.token(Keyword).color != light.token(Keyword).color
@@ -229,8 +235,8 @@ def test_switching_the_theme_recolours_open_editors_and_the_preview(qtbot, windo
     band = line_rect(editor, editor.textCursor().position(), right - 60, right - 5)
     assert background_of(editor.viewport(), band) == dark.current_line  # repainted, not only re-set
     # The preview: rendered again in the dark code colours, links and code blocks from the dark style sheet.
-    qtbot.waitUntil(lambda: dark.token(Keyword).color.name() in markdown_tab.preview.html.lower(), timeout=5000)
-    assert light_keyword.lower() not in markdown_tab.preview.html.lower()
+    qtbot.waitUntil(lambda: dark.token(Keyword).color.name() in colors_in(markdown_tab.preview.html), timeout=5000)
+    assert light_keyword not in colors_in(markdown_tab.preview.html)
     session.cancel()
 
 
