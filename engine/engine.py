@@ -16,6 +16,7 @@ import dataclasses
 import gc
 import itertools
 import queue
+import random
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
@@ -251,6 +252,7 @@ class Engine:
                 result = _failed(job.request, "error", NOT_AVAILABLE, self._model_id())
             else:
                 result = self._backend.edit(job.request, job.on_draft or _ignore, job.cancel_event)
+                result = self._more_answers(job, result)
                 why = unusable(job.request, result.text) if result.ok else None
                 if why is not None:  # never offered as an edit: the span would be deleted or hold scaffolding
                     result = dataclasses.replace(result, stop_reason="error", error=why)
@@ -263,6 +265,24 @@ class Engine:
         with self._lock:
             self._running = None
         self._finish(job, result)
+
+    def _more_answers(self, job: Job, result: EditResult) -> EditResult:
+        """A request for several answers that the backend did not batch: the missing ones run in turn, each with
+        its own seed, drafts not shown (the span keeps showing the first answer), stopping at a cancel."""
+        request = job.request
+        wanted = request.alternatives - 1 - len(result.alternatives)
+        if wanted <= 0 or not result.ok:
+            return result
+        others = list(result.alternatives)
+        seed = request.seed if request.seed is not None else random.randrange(2**31)
+        for i in range(1, wanted + 1):
+            if job.cancel_event.is_set():
+                break
+            again = dataclasses.replace(request, alternatives=1, seed=seed + i, varied=True)
+            other = self._backend.edit(again, _ignore, job.cancel_event)
+            if other.ok and other.text and other.text != result.text and other.text not in others:
+                others.append(other.text)
+        return dataclasses.replace(result, alternatives=tuple(others))
 
     def _finish(self, job: Job, result: EditResult) -> None:
         job.future.set_result(result)

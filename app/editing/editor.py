@@ -151,6 +151,7 @@ class Editor(CodeEditor):
         self.steps: int | None = None
         self.seed: int | None = None
         self.context_budget = DEFAULT_CONTEXT_BUDGET
+        self.alternatives_per_run = 1  # answers a run asks for (the preferences'); the others join `alternatives`
         self.language: str | None = None
         self.review: Review | None = None
         self.alternatives = Alternatives()
@@ -213,7 +214,7 @@ class Editor(CodeEditor):
     def request_options(self) -> dict:
         return dict(
             steps=self.steps, seed=self.session.seed, varied=self.session.varied, context_budget=self.context_budget,
-            language=self.language, document_id=self.document_id,
+            language=self.language, document_id=self.document_id, alternatives=self.alternatives_per_run,
         )
 
     def show_status(self, session: RewriteSession, text: str) -> None:

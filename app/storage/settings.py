@@ -27,11 +27,15 @@ DEVICES = ("", "cpu", "cuda", "mps")
 _SCHEMES = {"system": Qt.ColorScheme.Unknown, "light": Qt.ColorScheme.Light, "dark": Qt.ColorScheme.Dark}
 
 
+MAX_ALTERNATIVES = 8  # answers per run, at most: each costs a canvas (batched) or a run (in turn)
+
+
 @dataclass
 class Settings:
     """Attributes: model (a path, URL, hub id or "" for the default), device ("" = auto), steps and seed (None =
     the model's default / random), context_budget (tokens around the span), theme (one of THEMES), font_family
-    ("" = the system's fixed font), font_size (0 = its size) and presets (the instruction box's, in order)."""
+    ("" = the system's fixed font), font_size (0 = its size), presets (the instruction box's, in order) and
+    alternatives (answers per run, batched where the model can; 1 = one)."""
 
     model: str = ""
     device: str = ""
@@ -42,6 +46,7 @@ class Settings:
     font_family: str = ""
     font_size: int = 0
     presets: tuple[str, ...] = DEFAULT_PRESETS
+    alternatives: int = 1
 
     @classmethod
     def load(cls, store: QSettings) -> Settings:
@@ -72,12 +77,14 @@ class Settings:
 def _parse(name: str, raw, default):
     if raw is None or raw == "":
         return default
-    if name in ("steps", "seed", "context_budget", "font_size"):
+    if name in ("steps", "seed", "context_budget", "font_size", "alternatives"):
         try:
             value = int(raw)
         except (TypeError, ValueError):
             return default
-        if name == "steps" and value < 1 or name == "context_budget" and value < 64 or value < 0:
+        if name in ("steps", "alternatives") and value < 1 or name == "context_budget" and value < 64 or value < 0:
+            return default
+        if name == "alternatives" and value > MAX_ALTERNATIVES:
             return default
         return value
     if name == "presets":

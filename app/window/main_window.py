@@ -360,6 +360,7 @@ class MainWindow(QMainWindow):
     def _apply_to_editor(self, editor: Editor) -> None:
         editor.steps, editor.seed = self.preferences.steps, self.preferences.seed
         editor.context_budget = self.preferences.context_budget
+        editor.alternatives_per_run = self.preferences.alternatives
         editor.box.use(self.settings, self.preferences.presets)  # history and run times shared through the settings
 
     # -- menus, view and navigation (the commands are in app/window/actions.py) ---------------------------

@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.rewrite.presets import DEFAULT_PRESETS, parse_presets
-from app.storage.settings import DEVICES, THEMES, Settings
+from app.storage.settings import DEVICES, MAX_ALTERNATIVES, THEMES, Settings
 
 
 class SettingsDialog(QDialog):
@@ -67,6 +67,10 @@ class SettingsDialog(QDialog):
         self.font_family.setCurrentFont(settings.font())
         self._default_family = fixed.family()
         self.font_size = _spin(0, 72, settings.font_size, "default")
+        self.alternatives = _spin(1, MAX_ALTERNATIVES, settings.alternatives, "")
+        self.alternatives.setToolTip("Answers each run makes (DiffusionGemma denoises them as one batch, other models "
+                                     "run them in turn); "
+                                     "Alt+[ / Alt+] show them in turn")
         # The instruction box's presets: plain lines, in the order the box lists them.
         self.presets = QPlainTextEdit("\n".join(settings.presets))
         self.presets.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
@@ -90,6 +94,7 @@ class SettingsDialog(QDialog):
         form.addRow("Theme", self.theme)
         form.addRow("Font", self.font_family)
         form.addRow("Font size", self.font_size)
+        form.addRow("Alternatives per run", self.alternatives)
         form.addRow("Instruction presets", presets_box)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
@@ -115,6 +120,7 @@ class SettingsDialog(QDialog):
             font_family="" if family == self._default_family else family,
             font_size=self.font_size.value(),
             presets=parse_presets(self.presets.toPlainText()),
+            alternatives=self.alternatives.value(),
         )
 
 

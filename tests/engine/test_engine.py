@@ -354,3 +354,17 @@ def test_a_loaded_model_is_frozen_out_of_the_collector_and_unfrozen_before_it_is
         eng.load(lambda: backend_for(str(checkpoint), device="cpu"), unload_first=True).result()
         assert first() is None  # collected although it sat in a frozen cycle
     assert gc.get_freeze_count() == 0  # closing the engine unfroze what it froze
+
+
+def test_alternatives_a_backend_does_not_batch_run_in_turn(tmp_path):
+    from tests.llada_gguf import write_llada_gguf
+
+    gguf = write_llada_gguf(tmp_path / "tiny-llada.gguf", sharpness=0.05)  # flat enough for seeds to differ
+    with Engine() as eng:
+        eng.load(lambda: backend_for(str(gguf))).result()
+        drafts: list[Draft] = []
+        one = eng.edit(request(seed=3), drafts.append)
+        several = eng.edit(request(seed=3, alternatives=3), drafts.append)
+    assert several.ok and several.text == one.text  # the first answer is the one a single run gives
+    assert len(several.alternatives) == 2 and len({several.text, *several.alternatives}) == 3
+    assert [d.text for d in drafts[len(drafts) // 2 :]] == [d.text for d in drafts[: len(drafts) // 2]]  # only its drafts

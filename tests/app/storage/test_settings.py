@@ -27,7 +27,7 @@ def _system_theme(qapp):
 
 def test_round_trip_and_defaults(store, tmp_path):
     assert Settings.load(store) == Settings()
-    chosen = Settings("/models/x.gguf", "cpu", 12, 0, 2048, "dark", "DejaVu Sans Mono", 13)
+    chosen = Settings("/models/x.gguf", "cpu", 12, 0, 2048, "dark", "DejaVu Sans Mono", 13, alternatives=4)
     chosen.save(store)
     again = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     assert Settings.load(again) == chosen
@@ -36,7 +36,8 @@ def test_round_trip_and_defaults(store, tmp_path):
 
 
 def test_values_that_do_not_parse_fall_back_to_defaults(store):
-    for key, value in {"steps": "many", "seed": "-3", "context_budget": "10", "theme": "neon", "device": "tpu"}.items():
+    for key, value in {"steps": "many", "seed": "-3", "context_budget": "10", "theme": "neon", "device": "tpu",
+                       "alternatives": "99"}.items():
         store.setValue(f"preferences/{key}", value)
     store.setValue("preferences/font_size", "15")
     assert Settings.load(store) == Settings(font_size=15)
@@ -104,7 +105,7 @@ def test_a_new_context_budget_reaches_the_next_request_without_reloading_the_mod
     qtbot.addWidget(win)
     qtbot.waitUntil(lambda: win.bridge.model_info is not None, timeout=20000)
     loading, info = win.loading, win.bridge.model_info
-    win.apply_preferences(dataclasses.replace(win.preferences, context_budget=300, steps=7))
+    win.apply_preferences(dataclasses.replace(win.preferences, context_budget=300, steps=7, alternatives=3))
     assert win.loading is loading and win.bridge.model_info is info  # no reload
     editor = win.editor
     editor.setPlainText("One two three. Four five six.")
@@ -118,6 +119,8 @@ def test_a_new_context_budget_reaches_the_next_request_without_reloading_the_mod
     assert editor.start_rewrite()
     qtbot.waitUntil(lambda: editor.session.state == "done", timeout=20000)
     (request,) = submitted
-    assert (request.context_budget, request.steps, request.span) == (300, 7, "two")
+    assert (request.context_budget, request.steps, request.span, request.alternatives) == (300, 7, "two", 3)
+    # DiffusionGemma denoised the three answers as one batch; the span's alternatives hold all of them.
+    assert len(editor.session.result.alternatives) == 2 and len(editor.alternatives) == 3
     close_window(qtbot, win)
 
