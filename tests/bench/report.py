@@ -1,6 +1,9 @@
 """Run every benchmark this machine can run; write docs/BENCHMARKS.md and bench-results.json.
 
-`python -m tests.bench.report`
+`python -m tests.bench.report [--only NAME,NAME]`
+
+`--only` reruns the named benchmarks and keeps the other results of bench-results.json as they were (each
+result says the date and commit it was measured at).
 
 Each benchmark runs as its own subprocess with `--json` (a fresh interpreter each, so one's threads, caches
 and compiled kernels do not slow or speed the next), one after another; a benchmark that fails is reported
@@ -56,11 +59,22 @@ def run(name: str, args: list[str]) -> dict:
         cwd=ROOT, env=env, capture_output=True, text=True,
     )
     wall = time.perf_counter() - started
+    when = {"date_utc": _now(), "commit": _commit()}
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
         errors = [line for line in proc.stderr.splitlines() if line.strip()]
-        return {"ok": False, "error": errors[-1] if errors else f"exit status {proc.returncode}", "wall_s": wall}
-    return {"ok": True, "result": json.loads(lines[-1]), "wall_s": wall, "args": args}
+        return {"ok": False, "error": errors[-1] if errors else f"exit status {proc.returncode}", "wall_s": wall,
+                **when}
+    return {"ok": True, "result": json.loads(lines[-1]), "wall_s": wall, "args": args, **when}
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
+
+
+def _commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    return done.stdout.strip() or "unknown"
 
 
 def machine() -> dict:
@@ -237,6 +251,45 @@ def diffusion_vs_ar(entry: dict) -> list[str]:
         "section measures it.",
         "",
     ]
+    return out + long_spans(r)
+
+
+def long_spans(r: dict) -> list[str]:
+    """The rows past one canvas: a 512-token rewrite in blocks, alternatives batched, masked diffusion blocks."""
+    out: list[str] = []
+    if "long_span" in r:
+        ls, alt = r["long_span"], r["alternatives"]
+        out += [
+            f"**Long span** (same models, same prompt): {ls['tokens']} new tokens as {ls['blocks']} blocks of "
+            f"{ls['canvas']}, {ls['steps_per_block']} steps a block, end tokens off so every block runs: "
+            f"diffusion {ms(ls['diffusion_s'])}, autoregressive {ms(ls['autoregressive_s'])}, ratio "
+            f"x{ls['ratio']:.2f} (AR / diffusion).",
+            "",
+            f"**Alternatives**: {alt['n']} answers of one {alt['canvas']}-token canvas at {alt['steps']} steps as "
+            f"one batch {ms(alt['batched_s'])} vs one after the other {ms(alt['sequential_s'])}: the batch costs "
+            f"x{alt['batched_over_one']:.2f} of one answer (x{alt['sequential_over_batched']:.2f} faster than in "
+            "turn). A CPU forward is compute-bound, so a batch costs about its size here; on a GPU a step is "
+            "bound by reading the weights, and gpu_full_size measures the batch there.",
+            "",
+        ]
+    md = r.get("long_span_masked_diffusion")
+    if md:
+        rows = [[name.replace("_", " "), md[name]["blocks"], ms(md[name]["total_s"]), md[name]["forward_passes"]]
+                for name in ("blocks_fixed", "one_block_fixed", "blocks_adaptive", "one_block_adaptive",
+                             "autoregressive") if name in md]
+        out += [
+            f"**Masked diffusion through llama.cpp** (a random-weight LLaDA GGUF, hidden {md['model']['hidden']}, "
+            f"{md['model']['layers']} layers, the real backend): {md['new_tokens']} new tokens after a "
+            f"{md['prompt_tokens']}-token prompt, {md['steps']} steps a run, blocks of {md['block_length']} vs one "
+            "block, beside llama.cpp autoregressive on the same weights. fixed: no early commits (exactly the "
+            "steps); adaptive: threshold 0.9 (random weights are so peaked that one block can commit in one pass).",
+            "",
+            *table(["run", "blocks", "time", "forward passes"], rows),
+            f"One block / blocks (fixed): x{md['ratio_one_block_over_blocks_fixed']:.2f}. Random weights say "
+            "nothing about quality, which is why LLaDA's authors run blocks, nor about the saving when a trained "
+            "model ends early and later blocks are skipped.",
+            "",
+        ]
     return out
 
 
@@ -282,6 +335,16 @@ def gpu(entry: dict) -> list[str]:
         ["prompt tokens", "diffusion prefill", "AR prefill"],
         [[n, f"{d['prefill_ms'][n]:.1f} ms", f"{a['prefill_ms'][n]:.1f} ms"] for n in d["prefill_ms"]],
     )
+    eager = d["variants"].get("eager", {})
+    if "long_span_ms" in eager:
+        out += [
+            f"Long span (eager): {2 * r['plan']['rewrite']} tokens as 2 blocks of {r['plan']['rewrite']} at "
+            f"{16} steps each {ms(eager['long_span_ms'] / 1e3)} vs AR writing them "
+            f"{ms(a['variants']['eager']['long_rewrite_ms'] / 1e3)}: x{r['long_span_speedup']:.2f}. Alternatives: "
+            f"4 canvases as one batch {ms(eager['batch_ms'] / 1e3)}, x{r['batch_over_one']:.2f} of one canvas "
+            "(on a GPU this should be about 1).",
+            "",
+        ]
     out += [
         f"Peak memory: diffusion {d['peak_memory_bytes'] / 2**30:.2f} GiB, AR {a['peak_memory_bytes'] / 2**30:.2f} "
         "GiB" + (" (CPU: the process's high-water mark, so the AR figure includes the diffusion run)."
@@ -449,7 +512,10 @@ def write(results: dict, info: dict) -> None:
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
         + f". Date: {info['date_utc']}, commit {info['commit']}.",
         "",
-        "Run times: " + ", ".join(f"{k} {v['wall_s']:.0f} s" for k, v in results.items()) + ".",
+        "Run times: " + ", ".join(
+            f"{k} {v['wall_s']:.0f} s" + (f" ({v['date_utc']}, {v['commit']})" if "date_utc" in v else "")
+            for k, v in results.items()
+        ) + ".",
         "",
         "What is being checked: DiffusionGemma's published claim is ~4x the speed of autoregressive Gemma 4 at "
         "batch size 1 on a GPU (1,008 vs 197 tokens/s on an H100, FP8, 16 fixed steps, 256-token canvas, ~9 ms "
@@ -496,9 +562,22 @@ def write(results: dict, info: dict) -> None:
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated benchmarks to rerun; the others keep their last results")
+    only = parser.parse_args().only
     info = machine()
     results = {}
-    for name, args in benchmarks():
+    chosen = benchmarks()
+    if only:
+        names = set(only.split(","))
+        unknown = names - {name for name, _ in chosen}
+        if unknown:
+            parser.error(f"no benchmark {', '.join(sorted(unknown))}")
+        results = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else {}
+        chosen = [(name, args) for name, args in chosen if name in names]
+    for name, args in chosen:
         print(f"running {name} ...", file=sys.stderr, flush=True)
         results[name] = run(name, args)
         status = "ok" if results[name]["ok"] else f"FAILED: {results[name]['error']}"

@@ -89,6 +89,10 @@ def test_gpu_full_size_scaled_down_runs_end_to_end_on_cpu(monkeypatch):
     assert result["rewrite_speedup"]["eager"] == pytest.approx(
         a["variants"]["eager"]["rewrite_ms"] / d["variants"]["eager"]["rewrite_ms"]
     )
+    eager = d["variants"]["eager"]  # the long span (2 blocks) and the batch of alternatives
+    assert result["long_span_speedup"] == pytest.approx(a["variants"]["eager"]["long_rewrite_ms"] / eager["long_span_ms"])
+    assert result["batch_over_one"] == pytest.approx(eager["batch_ms"] / eager["rewrite_ms"])
+    assert "Long span (eager)" in "\n".join(report.gpu({"ok": True, "result": result}))
 
 
 def test_gpu_full_size_refuses_full_size_without_a_gpu():
@@ -150,3 +154,14 @@ def test_engine_overhead_runs_its_raw_and_engine_calls(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(out.read_text())
     assert {"overhead_ratio", "first_draft_s", "first_draft_target_s"} <= result.keys()
+
+
+def test_the_long_span_and_batch_rows_run_blocks_and_a_batch():
+    result = diffusion_vs_ar.long_span_and_batch("tiny", repeats=1)
+    long, alt = result["long_span"], result["alternatives"]
+    assert long["blocks"] == 2 and long["tokens"] == 2 * long["canvas"]
+    assert long["ratio"] == pytest.approx(long["autoregressive_s"] / long["diffusion_s"])
+    assert alt["n"] == diffusion_vs_ar.ALTERNATIVES and alt["batched_s"] > 0 and alt["sequential_s"] > 0
+    lines = report.long_spans({**result, "long_span_masked_diffusion": None})
+    assert any(line.startswith("**Long span**") for line in lines)
+    json.dumps(result)
