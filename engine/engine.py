@@ -22,6 +22,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from engine.span_ends import draft_with_span_ends, with_span_ends
 from engine.usable import unusable
 from engine.types import Backend
 from engine.types import Draft, EditRequest, EditResult, EngineError, ModelInfo
@@ -251,8 +252,18 @@ class Engine:
                 # Keeping words needs a canvas of positions: autoregressive and remote models have none.
                 result = _failed(job.request, "error", NOT_AVAILABLE, self._model_id())
             else:
-                result = self._backend.edit(job.request, job.on_draft or _ignore, job.cancel_event)
+                on_draft = job.on_draft or _ignore
+                if job.request.mode != "fill" and job.on_draft is not None:
+                    span = job.request.span
+                    on_draft = lambda draft: job.on_draft(draft_with_span_ends(span, draft))  # noqa: E731
+                result = self._backend.edit(job.request, on_draft, job.cancel_event)
                 result = self._more_answers(job, result)
+                if job.request.mode != "fill" and result.ok:  # every backend's answer keeps the span's line ends
+                    result = dataclasses.replace(
+                        result,
+                        text=with_span_ends(job.request.span, result.text) if result.text else "",
+                        alternatives=tuple(with_span_ends(job.request.span, a) for a in result.alternatives),
+                    )
                 why = unusable(job.request, result.text) if result.ok else None
                 if why is not None:  # never offered as an edit: the span would be deleted or hold scaffolding
                     result = dataclasses.replace(result, stop_reason="error", error=why)

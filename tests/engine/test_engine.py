@@ -30,7 +30,9 @@ def test_one_draft_per_step_with_aligned_pieces(engine):
         assert "".join(d.pieces) == d.text
         assert len(d.pieces) == len(d.confidence) == len(d.changed)
         assert all(0.0 <= c <= 1.0 for c in d.confidence)
-    assert all(drafts[0].changed)  # everything is new at the first step
+    # Everything the model wrote is new at the first step; the span's own line break at its end is not.
+    assert all(drafts[0].changed[:-1]) and drafts[0].pieces[-1] == "\n" and not drafts[0].changed[-1]
+    assert all(d.text.endswith("\n") and not d.text.endswith("\n\n") for d in drafts)
     assert drafts[-1].text == result.text
     assert result.tokens > 0 and result.tokens_per_s > 0
     assert 0 < result.first_draft_s <= drafts[1].elapsed_s <= result.elapsed_s
@@ -368,3 +370,10 @@ def test_alternatives_a_backend_does_not_batch_run_in_turn(tmp_path):
     assert several.ok and several.text == one.text  # the first answer is the one a single run gives
     assert len(several.alternatives) == 2 and len({several.text, *several.alternatives}) == 3
     assert [d.text for d in drafts[len(drafts) // 2 :]] == [d.text for d in drafts[: len(drafts) // 2]]  # only its drafts
+
+
+def test_every_backends_rewrite_keeps_the_line_breaks_at_its_spans_ends(engine):
+    line = (DOC.index("The"), DOC.index("Last"))  # a whole selected line, with its "\n"
+    result = engine.edit(request(span=line, steps=2))
+    assert result.ok and result.text.endswith("\n") and not result.text.endswith("\n\n")
+    assert request(span=line).splice(result.text).endswith("\nLast line.\n")  # the next line stays a line

@@ -61,3 +61,17 @@ def test_an_echoed_worked_example_is_prompt_text_unless_the_document_has_it():
     echoed = EXAMPLES[-1][1]  # what the held-out run saw a small model answer for a type-hints span
     assert "prompt text" in unusable(request(), echoed)
     assert unusable(request(text=f"{DOC}\nQuoted: {echoed}"), echoed) is None
+
+
+def test_a_draft_gets_the_spans_line_ends_as_pieces_of_their_own():
+    from engine import Draft
+    from engine.span_ends import draft_with_span_ends
+
+    draft = Draft(step=1, max_steps=2, text="\nab\n\n", pieces=("\n", "ab\n", "\n"), confidence=(0.2, 0.3, 0.4),
+                  changed=(True, True, True), settled=1)
+    shown = draft_with_span_ends("\n\nold line\n", draft)
+    assert shown.pieces == ("\n\n", "", "ab", "", "\n") and shown.text == "\n\nab\n"
+    assert shown.changed == (False, True, True, True, False) and shown.confidence == (1.0, 0.2, 0.3, 0.4, 1.0)
+    assert shown.settled == 2
+    plain = draft_with_span_ends("old", draft)  # a span without line breaks at its ends: none in the answer
+    assert plain.text == "ab" and len(plain.pieces) == 3

@@ -191,9 +191,7 @@ class LlamaAutoregressiveBackend:
                 best = (text, stop_reason, kept)
             if kept >= prompt_shapes.KEPT_WORDS:
                 break
-        text, stop_reason = best[0], best[1]
-        if request.mode != "fill" and text:  # the span's own line breaks at its ends (a selected line's "\n")
-            text = prompt_shapes.with_span_ends(request.span, text)
+        text, stop_reason = best[0], best[1]  # the engine gives it the span's line breaks at its ends
 
         # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
         return self._result(text, steps, first_draft_s, started, stop_reason)

@@ -142,14 +142,6 @@ def kept_share(span: str, answer: str) -> float:
     return kept / len(before)
 
 
-def with_span_ends(span: str, answer: str) -> str:
-    """`answer` with the line breaks `span` has at its start and end, and no others there: a selected line
-    ends with its "\n", which a one-line answer cannot give back."""
-    lead = span[: len(span) - len(span.lstrip("\n"))]
-    trail = span[len(span.rstrip("\n")) :]
-    return lead + answer.strip("\n") + trail
-
-
 def _is_correction(mode: str, instruction: str) -> bool:
     """An edit that keeps almost every word: a refine, or an instruction to fix or correct."""
     return mode == "refine" or (mode == "rewrite" and bool(_CORRECTION.search(instruction)))

@@ -10,6 +10,7 @@ from engine.backends.llamacpp import prompt_shapes
 from engine.backends.llamacpp.output_shape import OutputShape
 from engine.models.bundled import BUNDLED
 from engine.prompt import build_context
+from engine.span_ends import with_span_ends
 
 
 def context(text: str, start: int, end: int | None = None, **kw):
@@ -81,8 +82,8 @@ def test_a_correction_that_lost_much_of_its_span_is_not_kept_enough():
 
 
 def test_a_rewrite_keeps_the_line_breaks_at_the_ends_of_its_span():
-    assert prompt_shapes.with_span_ends("The dog runned.\n", "The dog ran.") == "The dog ran.\n"
-    assert prompt_shapes.with_span_ends("\nTwo lines\nhere", "\nTwo lines\nthere\n\n") == "\nTwo lines\nthere"
+    assert with_span_ends("The dog runned.\n", "The dog ran.") == "The dog ran.\n"
+    assert with_span_ends("\nTwo lines\nhere", "\nTwo lines\nthere\n\n") == "\nTwo lines\nthere"
 
 
 def test_a_fill_inside_a_lines_indentation_continues_that_line():
