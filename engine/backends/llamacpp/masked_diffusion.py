@@ -282,7 +282,8 @@ class LlamaDiffusionBackend:
                 elapsed = time.perf_counter() - started
                 first_draft_s = first_draft_s or elapsed
                 on_draft(  # show
-                    self._draft(canvas, confidence, changed, lo, (step + 1, budget), (number, len(blocks)), elapsed)
+                    self._draft(canvas, confidence, changed, lo, (step + 1, budget), (number, len(blocks)), elapsed,
+                                kept if kept.any() else None)
                 )
                 if cancel_event.is_set():
                     stop_reason = "cancelled"
@@ -318,7 +319,9 @@ class LlamaDiffusionBackend:
         )
 
     def _kept(self, text: str, tokens: list[int], keep: Sequence[tuple[int, int]]) -> np.ndarray:
-        """Which of the warm start's tokens lie wholly inside a kept character range."""
+        """Which of the warm start's tokens hold a kept character. A token reaching past a kept range is kept
+        whole (SentencePiece's " house" for a kept "house"): the kept characters are always in the text, at
+        the price of a space or a character beside them; cutting the token would change the tokenization."""
         pieces = [self._piece(t) for t in tokens]
         if b"".join(pieces) != text.encode("utf-8"):
             raise RequestError(
@@ -330,7 +333,7 @@ class LlamaDiffusionBackend:
         for i, piece in enumerate(pieces):
             if piece:
                 first, last = char_at[offset], char_at[offset + len(piece) - 1] + 1
-                kept[i] = any(lo <= first and last <= hi for lo, hi in keep)
+                kept[i] = any(first < hi and lo < last for lo, hi in keep)
             offset += len(piece)
         return kept
 
@@ -426,9 +429,11 @@ class LlamaDiffusionBackend:
 
     # -- drafts --------------------------------------------------------------------------------------------
 
-    def _draft(self, canvas, confidence, changed, settled_before: int, step, block, elapsed: float) -> Draft:
+    def _draft(self, canvas, confidence, changed, settled_before: int, step, block, elapsed: float,
+               kept: np.ndarray | None = None) -> Draft:
         """The whole canvas as pieces (later blocks still masks); the pieces wholly before `settled_before`
-        (the current block's start) are settled: their blocks are committed."""
+        (the current block's start) are settled: their blocks are committed; with kept positions, which
+        pieces are kept text."""
         pieces, groups = self._detokenize(canvas)
         return Draft(
             step=step[0],
@@ -441,6 +446,7 @@ class LlamaDiffusionBackend:
             block=block[0],
             blocks=block[1],
             settled=self._settled(canvas, groups, settled_before),
+            kept=tuple(bool(kept[g].all()) for g in groups) if kept is not None else (),
         )
 
     def _settled(self, canvas, groups: list[list[int]], boundary: int) -> int:

@@ -57,11 +57,19 @@ def test_kept_words_stay_fixed_in_every_draft_and_only_the_rest_changes(words):
         assert len(draft.pieces) == 16 and [draft.pieces[i] for i in kept] == [" cat", " mat", " and"]
         assert not any(draft.changed[i] for i in kept) and all(draft.confidence[i] == 1.0 for i in kept)
         assert sum(draft.changed) == 1
+        assert [i for i, k in enumerate(draft.kept) if k] == kept  # the app pins exactly these pieces
     # The canvas began as the kept tokens among masks; the model never saw the other warm-start tokens.
     start = int(np.flatnonzero(sequences[0] == MASK)[0])  # the canvas's first token is not kept
     first = sequences[0][start : start + 16]
     assert [i for i in range(16) if first[i] != MASK] == kept
     assert " cat" in result.text and " mat and" in result.text and PLACEHOLDER not in result.text
+
+
+def test_a_kept_word_keeps_the_token_it_is_in(words):
+    keep = (at(WARM, "cat"),)  # without its leading space: the token " cat" is kept whole
+    result, drafts, _ = run(words, EditRequest(DOC, START, END, seed=0, warm_start=WARM, keep=keep))
+    assert all([p for p, k in zip(d.pieces, d.kept) if k] == [" cat"] for d in drafts)
+    assert " cat" in result.text
 
 
 def test_renoise_only_this_leaves_the_rest_identical(words):
