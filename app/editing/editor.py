@@ -157,6 +157,7 @@ class Editor(CodeEditor):
         self.alternatives = Alternatives()
         self._scrub: tuple[int, int] | None = None  # (position, the history's stride then) of a step shown
         self.kept = Kept()
+        self._meanwhile = Kept()  # words kept while a re-noise runs (its drafts say what it keeps itself)
         self._in_edit = False
         self.status = ""  # the status line's text now
         self._status_kind = ""  # "state": the line describes the run or review now; "note": what happened
@@ -204,6 +205,7 @@ class Editor(CodeEditor):
         self.alternatives = Alternatives()  # a rerun carries the span's over (see rerun)
         self._scrub = None
         self.kept = Kept()  # a new span: nothing kept (a re-noise sets its own, see rerun)
+        self._meanwhile = Kept()
         cursor.clearSelection()
         self.setTextCursor(cursor)
         self.task = asyncio.ensure_future(rewrite(self, session))
@@ -279,6 +281,7 @@ class Editor(CodeEditor):
         self.alternatives = alternatives
         if kept:  # set before the flow's first turn on the loop, where it builds the request
             self.session.warm_start, self.session.keep, self.kept = kept.text, kept.ranges, kept
+        self._meanwhile = Kept()
         return started
 
     # -- scrub and alternatives --------------------------------------------------------------------------
@@ -451,7 +454,11 @@ class Editor(CodeEditor):
         selection = None if shown is None else self._selection_in(shown)
         if selection is None:
             return False
-        self.kept = self.kept.moved_to(shown).toggled(*selection)
+        if self._told_kept(self.session) is not None:  # a re-noise runs: its drafts say what it keeps
+            self._meanwhile = self._meanwhile.moved_to(shown).toggled(*selection)
+            self.kept = Kept(shown, merge(self.kept.moved_to(shown).ranges + self._meanwhile.ranges))
+        else:
+            self.kept = self.kept.moved_to(shown).toggled(*selection)
         self._refresh()
         n = len(self.kept.ranges)
         self._say(f"{_count(n, 'piece')} kept · Alt+R re-noises the rest" if n else "Nothing kept", "state")
@@ -516,17 +523,24 @@ class Editor(CodeEditor):
             return Kept()
         return self.kept if shown is None else self.kept.moved_to(shown)
 
+    @staticmethod
+    def _told_kept(session: RewriteSession | None) -> Kept | None:
+        """While a re-noise runs, what its newest draft says it keeps (None otherwise)."""
+        draft = session.draft if session is not None and session.state == "running" else None
+        if draft is None or not draft.kept or len(draft.kept) != len(draft.pieces):
+            return None
+        return Kept(draft.text, flagged(draft.pieces, draft.kept))
+
     def _pinned(self, session: RewriteSession) -> list[Highlight]:
         """The kept words as highlights of the text shown now, found again in it when it changed."""
         shown = session.shown_text
         if shown is None or not self.kept:
             return []  # the original is shown (a re-noise waits for its first draft): nothing to pin yet
-        kept, draft = self.kept.moved_to(shown), session.draft
-        if session.state == "running" and draft is not None and draft.kept and len(draft.kept) == len(draft.pieces):
-            # A re-noise's drafts say which of their pieces are kept (exact even when repeated; block by block
-            # as a long answer grows), and words kept meanwhile are kept too.
-            told = Kept(draft.text, flagged(draft.pieces, draft.kept)).moved_to(shown)
-            kept = Kept(shown, merge(kept.ranges + told.ranges))
+        kept, told = self.kept.moved_to(shown), self._told_kept(session)
+        if told is not None:
+            # A re-noise's drafts say which of their pieces are kept (exact even when a word repeats, where
+            # finding it again by position could pin another one), and words kept meanwhile are kept too.
+            kept = Kept(shown, merge(told.moved_to(shown).ranges + self._meanwhile.moved_to(shown).ranges))
         self.kept = kept
         at = session.start
         return [Highlight(at + index_to_utf16(shown, a), at + index_to_utf16(shown, b), "pinned") for a, b in self.kept]

@@ -259,3 +259,46 @@ def test_reroll_with_every_piece_sure_changes_nothing(qtbot, diffusion, monkeypa
     assert "nothing to re-roll" in editor.status
     session.cancel()
     assert editor.raw_text() == TEXT
+
+
+PARAGRAPH = (
+    "The survey team left the valley before dawn, carrying three days of water and a map that nobody fully "
+    "trusted. By noon the trail had vanished under fresh scree, and we agreed to follow the ridge line instead, "
+    "checking the compass every hundred metres and marking cairns for the way back."
+)
+ESSAY = f"Field notes.\n\n{PARAGRAPH}\n\nTomorrow we cross the saddle.\n"
+
+
+@pytest.fixture
+def llada(qtbot, tmp_path, monkeypatch):
+    from tests.llada_gguf import write_llada_gguf
+
+    # A few words, repeated over and over, committed over several steps.
+    model = write_llada_gguf(tmp_path / "llada.gguf", words_only=True, sharpness=0.3, context_length=1024)
+    yield from shown_with_model(qtbot, monkeypatch, model, ESSAY, seed=3)
+
+
+def test_a_kept_word_that_repeats_is_pinned_once_where_the_draft_keeps_it(qtbot, llada):
+    import re
+
+    editor = llada.editor
+    _select(editor, ESSAY.index(PARAGRAPH), ESSAY.index(PARAGRAPH) + len(PARAGRAPH))  # ASCII: UTF-16 = code points
+    assert editor.start_rewrite()
+    qtbot.waitUntil(lambda: editor.session.state == "done", timeout=20000)
+    shown = editor.session.shown_text
+    words = list(re.finditer(r"\S+", shown))
+    repeated = [m for m in words if sum(w.group() == m.group() for w in words) > 3]
+    for word in (repeated[len(repeated) // 3], repeated[2 * len(repeated) // 3]):  # two, well inside the text
+        _select_in_shown(editor, word.start(), word.end())
+        qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    assert len(_pinned(editor)) == 2
+    seen = []
+    editor.draftShown.connect(lambda draft: seen.append((draft, _pins(editor))))
+    qtbot.keyClick(editor, Qt.Key.Key_R, ALT)
+    qtbot.waitUntil(lambda: editor.session.state == "done", timeout=20000)
+    assert seen, editor.status
+    for draft, pins in seen:  # two pins, on the pieces the draft keeps (the tokens holding the words)
+        kept = [i for i, k in enumerate(draft.kept) if k]
+        assert len(pins) == len(kept) == 2
+        assert [at for at, _ in pins] == [utf16_len("".join(draft.pieces[:i])) for i in kept]
+    assert len(_pinned(editor)) == 2
