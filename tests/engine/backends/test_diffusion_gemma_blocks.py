@@ -164,3 +164,20 @@ def test_the_cli_json_result_carries_the_blocks_and_the_stop_reason(checkpoint, 
     assert code == 0 and result["blocks"] >= 3 and result["stop_reason"] == "length"
     assert {d["block"] for d in drafts} == set(range(1, result["blocks"] + 1))
     assert all(d["blocks"] == result["blocks"] and d["progress"].startswith(f"block {d['block']}/") for d in drafts)
+
+
+def test_the_cli_keeps_ranges_of_a_warm_start(checkpoint, tmp_path, capsys):
+    import json
+
+    path = tmp_path / "doc.txt"
+    path.write_text(DOC, encoding="utf-8")
+    base = ["rewrite", str(path), "--start", str(SPAN[0]), "--end", str(SPAN[1]), "--model", str(checkpoint),
+            "--steps", "2", "--seed", "0"]
+    code = cli_main([*base, "--json", "--from-text", WARM, "--keep", f"{KEEP[0]}:{KEEP[1]}", "--alternatives", "2"])
+    result = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert code == 0 and "brown fox" in result["text"] and len(result["alternatives"]) == 1
+    assert "brown fox" in result["alternatives"][0]  # the batch's other canvas keeps it too
+    assert cli_main([*base, "--keep", "1:3"]) == 2
+    assert "--keep needs --from-text" in capsys.readouterr().err
+    assert cli_main([*base, "--from-text", "abc", "--keep", "2:9"]) == 2  # outside the text: one line, exit 2
+    assert "outside the warm start" in capsys.readouterr().err
