@@ -48,6 +48,36 @@ def close_scripted(window, scratch: str | Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
 
 
+def scripted_window(prefix: str, size: tuple[int, int], text: str = SAMPLE, no_model: bool = True):
+    """The window a screenshot script drives: `text` in a notes.md of a scratch folder that also holds its
+    settings and journal (see `close_scripted`), resized and shown. `no_model`: none loads, the drafts are the
+    script's own (the model label says so). Returns the application, the window and the scratch folder."""
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    if no_model:
+        os.environ["REDRAFT_MODEL"] = str(scratch / "no-model")
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from app.window.main_window import create_main_window
+
+    app = QApplication.instance() or QApplication([sys.argv[0]])
+    path = scratch / "notes.md"
+    path.write_text(text, encoding="utf-8")
+    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
+    window = create_main_window([str(path)], settings, str(scratch / "journal"))
+    window.resize(*size)
+    window.show()
+    if no_model:
+        window.model_label.setText("Model: none (these drafts are shown without a run)")
+    return app, window, scratch
+
+
+def settle(app) -> None:
+    """Let queued paints, layouts and timers run."""
+    for _ in range(50):
+        app.processEvents()
+
+
 def _span(text: str, canvas: int | None) -> tuple[int, int]:
     """The second paragraph of prose (the first for a short file), as offsets; for a model with a canvas,
     cut to whole sentences (else words) of at most `canvas` UTF-8 bytes, which is at most `canvas` tokens."""

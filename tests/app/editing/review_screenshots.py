@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE, close_scripted
+from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE, close_scripted, scripted_window, settle
 
 # The app's own screenshot sample, with a link and inline code for the preview's colours.
 SAMPLE = SCREENSHOT_SAMPLE.replace(
@@ -34,31 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="redraft-review-shots-"))
-    os.environ["REDRAFT_MODEL"] = str(scratch / "no-model")  # no model is needed: nothing runs
-
-    from PySide6.QtCore import QSettings
     from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtWidgets import QApplication
-
     from app.rewrite.session import RewriteSession
     from app.storage.settings import apply_theme
-    from app.window.main_window import create_main_window
     from engine import PLACEHOLDER, Draft, EditResult
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    path = scratch / "notes.md"
-    path.write_text(SAMPLE, encoding="utf-8")
-    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
-    window = create_main_window([str(path)], settings, str(scratch / "journal"))
-    window.resize(1200, 560)
-    window.show()
+    app, window, scratch = scripted_window("redraft-review-shots-", (1200, 560), SAMPLE)
     editor = window.editor
-    window.model_label.setText("Model: none (these drafts are shown without a run)")
-
-    def settle() -> None:
-        for _ in range(50):
-            app.processEvents()
 
     def session_over(span: str) -> RewriteSession:
         start = editor.raw_text().index(span)
@@ -72,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for theme in ("light", "dark"):
         apply_theme(theme)
-        settle()
+        settle(app)
         caret_on("sample the spring")
         # 1. a draft mid-run: changed pieces tinted, low-confidence ones faded, masked ones still placeholders
         session = session_over(DRAFT_SPAN)
@@ -81,9 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                       (True, True, False, False, False, False, False))
         session.show_draft(draft)
         editor.draft_shown(session, draft)
-        settle()
+        settle(app)
         window.tab.preview.render_now()
-        settle()
+        settle(app)
         top = window.grab().toImage()
         editor.cancel_rewrite()
         caret_on("sample the spring")
@@ -94,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         editor.run_finished(session, result)
         editor._decide(True)
         editor._decide(False)
-        settle()
+        settle(app)
         bottom = window.grab().toImage()
         both = QImage(top.width(), top.height() + bottom.height(), QImage.Format.Format_RGB32)
         painter = QPainter(both)

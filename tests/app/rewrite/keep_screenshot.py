@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE, close_scripted
+from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, settle
 
 SPAN = "By noon the trail had vanished under fresh scree."
 RESULT = "At noon the path had gone under fresh rock."
@@ -29,32 +28,14 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="redraft-keep-shot-"))
-    os.environ["REDRAFT_MODEL"] = str(scratch / "no-model")  # no model is needed: nothing runs
-
-    from PySide6.QtCore import QSettings
     from PySide6.QtGui import QImage, QPainter
-    from PySide6.QtWidgets import QApplication
-
     from app.rewrite.kept_ranges import Kept
     from app.rewrite.session import RewriteSession
     from app.storage.settings import apply_theme
-    from app.window.main_window import create_main_window
     from engine import PLACEHOLDER, Draft, EditResult
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    path = scratch / "notes.md"
-    path.write_text(SAMPLE, encoding="utf-8")
-    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
-    window = create_main_window([str(path)], settings, str(scratch / "journal"))
-    window.resize(1200, 420)
-    window.show()
+    app, window, scratch = scripted_window("redraft-keep-shot-", (1200, 420), SAMPLE)
     editor = window.editor
-    window.model_label.setText("Model: none (this draft is shown without a run)")
-
-    def settle() -> None:
-        for _ in range(50):
-            app.processEvents()
 
     def session_over(span: str) -> RewriteSession:
         start = editor.raw_text().index(span)
@@ -64,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     images = []
     for theme in ("light", "dark"):
         apply_theme(theme)
-        settle()
+        settle(app)
         # 1. the result shown, and the words the user keeps in it (what Ctrl+K on each does)
         session = session_over(SPAN)
         result = EditResult(RESULT, 24, 12, 0.1, 1.2, 10.0, "sample", "done")
@@ -86,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         cursor = editor.textCursor()
         cursor.setPosition(editor.raw_text().index("sample the spring"))
         editor.setTextCursor(cursor)
-        settle()
+        settle(app)
         images.append(window.grab().toImage())
         editor.cancel_rewrite()
     both = QImage(images[0].width(), sum(i.height() for i in images), QImage.Format.Format_RGB32)

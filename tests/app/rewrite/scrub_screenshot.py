@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE, close_scripted
+from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, settle
 
 SPAN = "By noon the trail had vanished under fresh scree."
 # A denoising of SPAN, step by step: pieces settle from noise into the result.
@@ -37,31 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    scratch = Path(tempfile.mkdtemp(prefix="redraft-scrub-shot-"))
-    os.environ["REDRAFT_MODEL"] = str(scratch / "no-model")  # no model is needed: nothing runs
-
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
-
     from app.rewrite.session import RewriteSession
-    from app.window.main_window import create_main_window
     from engine import Draft, EditResult
 
-    app = QApplication.instance() or QApplication([sys.argv[0]])
-    path = scratch / "notes.md"
-    path.write_text(SAMPLE, encoding="utf-8")
-    settings = QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat)
-    window = create_main_window([str(path)], settings, str(scratch / "journal"))
-    window.resize(1200, 560)
-    window.show()
+    app, window, scratch = scripted_window("redraft-scrub-shot-", (1200, 560), SAMPLE)
     editor = window.editor
-    window.model_label.setText("Model: none (these drafts are shown without a run)")
 
-    def settle() -> None:
-        for _ in range(50):
-            app.processEvents()
-
-    settle()
+    settle(app)
     start = editor.raw_text().index(SPAN)
     session = editor.session = RewriteSession(editor.document(), start, start + len(SPAN))
     before: tuple[str, ...] = ()
@@ -77,9 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     editor.run_finished(session, result)
     editor.bar.slider.setValue(2)  # the slider dragged back to step 3, then Alt+Right to step 4
     editor.scrub(+1)
-    settle()
+    settle(app)
     window.tab.preview.render_now()
-    settle()
+    settle(app)
     window.grab().save(str(out / "scrub.png"))
     print(f"{out}/scrub.png: {window.run_label.text()}")
     editor.cancel_rewrite()
