@@ -525,8 +525,9 @@ class Editor(CodeEditor):
 
     @staticmethod
     def _told_kept(session: RewriteSession | None) -> Kept | None:
-        """While a re-noise runs, what its newest draft says it keeps (None otherwise)."""
-        draft = session.draft if session is not None and session.state == "running" else None
+        """What the draft shown in the span says it keeps, if it is a re-noise's (while it runs, or a step
+        scrubbed back to); None otherwise (the result shown: the pins were set from its last draft)."""
+        draft = session.shown_draft if session is not None and session.active else None
         if draft is None or not draft.kept or len(draft.kept) != len(draft.pieces):
             return None
         return Kept(draft.text, flagged(draft.pieces, draft.kept))

@@ -302,3 +302,10 @@ def test_a_kept_word_that_repeats_is_pinned_once_where_the_draft_keeps_it(qtbot,
         assert len(pins) == len(kept) == 2
         assert [at for at, _ in pins] == [utf16_len("".join(draft.pieces[:i])) for i in kept]
     assert len(_pinned(editor)) == 2
+    # Scrubbed back to an earlier step of the re-noise: the pins are where that step's draft keeps them.
+    for _ in range(max(len(seen) // 2, 1)):
+        qtbot.keyClick(editor, Qt.Key.Key_Left, ALT)
+    draft = editor.session.shown_draft
+    assert draft is not None and draft.kept
+    kept = [i for i, k in enumerate(draft.kept) if k]
+    assert [at for at, _ in _pins(editor)] == [utf16_len("".join(draft.pieces[:i])) for i in kept]
