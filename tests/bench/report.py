@@ -267,14 +267,13 @@ def long_spans(r: dict) -> list[str]:
             "",
             f"**Alternatives**: {alt['n']} answers of one {alt['canvas']}-token canvas at {alt['steps']} steps as "
             f"one batch {ms(alt['batched_s'])} vs one after the other {ms(alt['sequential_s'])}: the batch costs "
-            f"x{alt['batched_over_one']:.2f} of one answer (x{alt['sequential_over_batched']:.2f} faster than in "
-            "turn). A CPU forward is compute-bound, so a batch costs about its size here; on a GPU a step is "
+            f"x{alt['batched_over_one']:.2f} of one answer (in turn / batched: x{alt['sequential_over_batched']:.2f}). A CPU forward is compute-bound, so a batch costs about its size here; on a GPU a step is "
             "bound by reading the weights, and gpu_full_size measures the batch there.",
             "",
         ]
     md = r.get("long_span_masked_diffusion")
     if md:
-        rows = [[name.replace("_", " "), md[name]["blocks"], ms(md[name]["total_s"]), md[name]["forward_passes"]]
+        rows = [[name.replace("_", " "), md[name].get("blocks", "-"), ms(md[name]["total_s"]), md[name]["forward_passes"]]
                 for name in ("blocks_fixed", "one_block_fixed", "blocks_adaptive", "one_block_adaptive",
                              "autoregressive") if name in md]
         out += [
@@ -510,7 +509,8 @@ def write(results: dict, info: dict) -> None:
         f"Machine: {info['cpu']} ({info['cpu_count']} CPUs, shared with other work while this ran), "
         f"GPU: {info['gpu']}, {info['platform']}. Python {info['python']}, "
         + ", ".join(f"{k} {v}" for k, v in info["versions"].items())
-        + f". Date: {info['date_utc']}, commit {info['commit']}.",
+        + f". Written {info['date_utc']} at commit {info['commit']}; each benchmark's own run is dated under Run "
+        "times (`--only` reruns some and keeps the others).",
         "",
         "Run times: " + ", ".join(
             f"{k} {v['wall_s']:.0f} s" + (f" ({v['date_utc']}, {v['commit']})" if "date_utc" in v else "")
@@ -566,8 +566,15 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated benchmarks to rerun; the others keep their last results")
-    only = parser.parse_args().only
+    parser.add_argument("--write", action="store_true", help="rerun nothing: write the document from the results")
+    options = parser.parse_args()
+    only = options.only
     info = machine()
+    if options.write:
+        saved = json.loads(RESULTS.read_text())
+        write(saved["results"], saved["machine"])
+        print(f"wrote {DOC.relative_to(ROOT)}", file=sys.stderr)
+        return
     results = {}
     chosen = benchmarks()
     if only:
@@ -575,7 +582,11 @@ def main() -> None:
         unknown = names - {name for name, _ in chosen}
         if unknown:
             parser.error(f"no benchmark {', '.join(sorted(unknown))}")
-        results = json.loads(RESULTS.read_text())["results"] if RESULTS.exists() else {}
+        saved = json.loads(RESULTS.read_text()) if RESULTS.exists() else {"results": {}, "machine": {}}
+        results = saved["results"]
+        for entry in results.values():  # results of an earlier full run: dated by that run
+            entry.setdefault("date_utc", saved["machine"].get("date_utc", "?").removesuffix(" UTC"))
+            entry.setdefault("commit", saved["machine"].get("commit", "?"))
         chosen = [(name, args) for name, args in chosen if name in names]
     for name, args in chosen:
         print(f"running {name} ...", file=sys.stderr, flush=True)
