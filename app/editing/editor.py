@@ -244,6 +244,13 @@ class Editor(CodeEditor):
             return
         self._refresh()
         if session.state == "done":
+            last = session.draft
+            if last is not None and last.kept and len(last.kept) == len(last.pieces):
+                # A re-noise: the kept words are where its last draft kept them, in the result.
+                shown = session.as_shown(result.text)
+                told = Kept(last.text, flagged(last.pieces, last.kept)).moved_to(shown)
+                self.kept = Kept(shown, merge(told.ranges + self._meanwhile.moved_to(shown).ranges))
+                self._meanwhile = Kept()
             alternatives = self.alternatives
             alternatives.add(Answer(session.final_text, session.history))
             for text in result.alternatives:  # the other answers of a run asked for several
@@ -270,7 +277,7 @@ class Editor(CodeEditor):
         session = self.session
         if session is None or not session.active:
             return False
-        kept = self._kept_now() if kept is None else kept
+        kept = (self._kept_now() if kept is None else kept).unmasked()
         self.cancel_rewrite()
         self._select(session.start, session.end)
         seed = random.randrange(2**31)
@@ -454,11 +461,9 @@ class Editor(CodeEditor):
         selection = None if shown is None else self._selection_in(shown)
         if selection is None:
             return False
-        if self._told_kept(self.session) is not None:  # a re-noise runs: its drafts say what it keeps
+        if self._told_kept(self.session) is not None:  # a re-noise's draft: it says what it keeps itself
             self._meanwhile = self._meanwhile.moved_to(shown).toggled(*selection)
-            self.kept = Kept(shown, merge(self.kept.moved_to(shown).ranges + self._meanwhile.ranges))
-        else:
-            self.kept = self.kept.moved_to(shown).toggled(*selection)
+        self.kept = self._kept_shown(self.session).toggled(*selection)
         self._refresh()
         n = len(self.kept.ranges)
         self._say(f"{_count(n, 'piece')} kept · Alt+R re-noises the rest" if n else "Nothing kept", "state")
@@ -467,17 +472,28 @@ class Editor(CodeEditor):
     def reroll_unsure(self) -> bool:
         """Alt+U: keep every piece the last draft was sure of (confidence over LOW_CONFIDENCE) and re-run."""
         shown = self._keepable()
-        draft = None if shown is None else self.session.draft
         if shown is None:
             return False
+        draft = self._draft_behind(shown)
         if draft is None or not draft.pieces or len(draft.confidence) != len(draft.pieces):
-            self._say("No confidences to go by: Alt+R re-runs it all", "state")
+            self._say("No confidences for the text shown: Alt+R re-runs it all", "state")
             return False
         sure = Kept(draft.text, confident(draft.pieces, draft.confidence, LOW_CONFIDENCE)).moved_to(shown)
         if sure.ranges == ((0, len(shown)),):
             self._say("Every piece is sure: nothing to re-roll (Alt+R re-runs it all)", "state")
             return False
         return self.rerun(sure)
+
+    def _draft_behind(self, shown: str):
+        """The draft whose text is shown: the step in the span, else the last draft of the answer shown (an
+        extra answer of a batch has none)."""
+        session = self.session
+        if session.shown_draft is not None:
+            return session.shown_draft
+        answer = self.alternatives.current if session.state == "done" else None
+        history = answer.history if answer is not None else session.history
+        draft = history[len(history) - 1] if history is not None and len(history) else None
+        return draft if draft is not None and session.as_shown(draft.text) == shown else None
 
     def renoise_selection(self) -> bool:
         """Alt+N: keep everything shown but the selection, and re-run: only the selection is re-noised."""
@@ -521,7 +537,7 @@ class Editor(CodeEditor):
         shown = self.session.shown_text
         if not self._can_keep():
             return Kept()
-        return self.kept if shown is None else self.kept.moved_to(shown)
+        return self.kept if shown is None else self._kept_shown(self.session)
 
     @staticmethod
     def _told_kept(session: RewriteSession | None) -> Kept | None:
@@ -537,14 +553,18 @@ class Editor(CodeEditor):
         shown = session.shown_text
         if shown is None or not self.kept:
             return []  # the original is shown (a re-noise waits for its first draft): nothing to pin yet
-        kept, told = self.kept.moved_to(shown), self._told_kept(session)
-        if told is not None:
-            # A re-noise's drafts say which of their pieces are kept (exact even when a word repeats, where
-            # finding it again by position could pin another one), and words kept meanwhile are kept too.
-            kept = Kept(shown, merge(told.moved_to(shown).ranges + self._meanwhile.moved_to(shown).ranges))
-        self.kept = kept
+        kept = self._kept_shown(session)  # for display only: `self.kept` stays on the text it was made on
         at = session.start
-        return [Highlight(at + index_to_utf16(shown, a), at + index_to_utf16(shown, b), "pinned") for a, b in self.kept]
+        return [Highlight(at + index_to_utf16(shown, a), at + index_to_utf16(shown, b), "pinned") for a, b in kept]
+
+    def _kept_shown(self, session: RewriteSession) -> Kept:
+        """The kept words in the text shown now: where a re-noise's draft says it keeps them (exact even when a
+        word repeats, where finding it again by position could pin another one), with words kept meanwhile;
+        otherwise the kept words found again in it."""
+        shown, told = session.shown_text or "", self._told_kept(session)
+        if told is None:
+            return self.kept.moved_to(shown)
+        return Kept(shown, merge(told.moved_to(shown).ranges + self._meanwhile.moved_to(shown).ranges))
 
     # -- status ------------------------------------------------------------------------------------------
 

@@ -139,6 +139,15 @@ class Kept:
         """The same kept pieces, in `text` (the span shows another text now)."""
         return Kept(text, follow(self.ranges, self.text, text))
 
+    def unmasked(self) -> Kept:
+        """Without the masked pieces (PLACEHOLDER) of `text`: a mask is no text to keep, and kept, it would
+        reach the answer as a glyph."""
+        ranges = self.ranges
+        for at, char in enumerate(self.text):
+            if char == PLACEHOLDER:
+                ranges = subtract(ranges, at, at + 1)
+        return Kept(self.text, ranges)
+
     def inverted(self) -> Kept:
         """Everything but what is kept now ("re-noise only this": keep all but the selection)."""
         return Kept(self.text, complement(self.ranges, len(self.text)))

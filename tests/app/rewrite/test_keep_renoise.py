@@ -250,6 +250,32 @@ def test_reroll_keeps_the_pieces_the_draft_was_sure_of(qtbot, diffusion, monkeyp
     assert editor.raw_text() == TEXT
 
 
+def test_renoise_only_this_never_keeps_a_masked_piece(qtbot, diffusion, monkeypatch):
+    editor = diffusion.editor
+    requests = _submitted(diffusion, monkeypatch)
+    pieces = ("Hello", PLACEHOLDER, " brave", " world", PLACEHOLDER, ".")
+    _show(editor, pieces, (0.9,) * len(pieces))
+    text = "".join(pieces)
+    _select_in_shown(editor, text.index(" brave"), text.index(" world"))
+    qtbot.keyClick(editor, Qt.Key.Key_N, ALT)
+    qtbot.waitUntil(lambda: len(requests) == 1, timeout=10000)
+    (request,) = requests
+    kept = "".join(request.warm_start[a:b] for a, b in request.keep)
+    assert kept == "Hello world." and PLACEHOLDER not in kept  # the masks are re-noised, like the selection
+    qtbot.keyClick(editor, Qt.Key.Key_Escape)
+    assert editor.raw_text() == TEXT
+
+
+def test_scrubbing_to_a_step_without_a_kept_word_does_not_forget_it(qtbot, diffusion):
+    editor = diffusion.editor
+    shown = _reviewing(qtbot, editor)
+    _select_in_shown(editor, 3, 8)
+    qtbot.keyClick(editor, Qt.Key.Key_K, CTRL)
+    editor.scrub_to(0)  # the first step: a draft the kept word may not be in
+    editor.scrub_to(len(editor.session.history))  # back to the result
+    assert editor.kept.ranges == ((3, 8),) and _pinned(editor) == [_qt(shown[3:8])]
+
+
 def test_reroll_with_every_piece_sure_changes_nothing(qtbot, diffusion, monkeypatch):
     editor = diffusion.editor
     requests = _submitted(diffusion, monkeypatch)
