@@ -23,6 +23,7 @@ from engine.offsets import index_to_utf16, utf16_to_index
 from engine.prompt import DEFAULT_CONTEXT_BUDGET, PromptContext, build_context
 from engine.self_check import CheckResult, run_checks, write_tiny_llama_gguf
 from engine.types import (
+    KEEP_NOT_AVAILABLE,
     MODES,
     PLACEHOLDER,
     Backend,
@@ -40,7 +41,7 @@ from engine.types import (
 )
 
 __all__ = [
-    "BUNDLED", "BUNDLED_ABOUT", "BUNDLED_NAME", "DEFAULT_CONTEXT_BUDGET", "GB", "MODEL_ENV", "MODES", "PLACEHOLDER",
+    "BUNDLED", "BUNDLED_ABOUT", "KEEP_NOT_AVAILABLE", "BUNDLED_NAME", "DEFAULT_CONTEXT_BUDGET", "GB", "MODEL_ENV", "MODES", "PLACEHOLDER",
     "REMOTE_MODEL_ENV", "Backend", "Cancelled", "CatalogEntry", "CheckResult", "DocumentError", "DownloadCancelled",
     "DownloadProgress", "Draft", "EditRequest", "EditResult", "Engine", "EngineError", "Estimate", "FoundModel", "Job",
     "Mode", "ModelInfo", "ModelLoadError", "PromptContext", "RequestError", "RunAverage", "StopReason", "Survey", "Throughput",

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from engine.span_ends import draft_with_span_ends, with_span_ends
 from engine.usable import unusable
 from engine.types import Backend
-from engine.types import Draft, EditRequest, EditResult, EngineError, ModelInfo
+from engine.types import KEEP_NOT_AVAILABLE, Draft, EditRequest, EditResult, EngineError, ModelInfo
 
 
 @dataclass(eq=False)
@@ -55,7 +55,6 @@ class _Load:
 
 
 _STOP = object()
-NOT_AVAILABLE = "keeping words and re-noising the rest is not available with this model (it needs a diffusion model)"
 
 
 class Engine:
@@ -250,7 +249,7 @@ class Engine:
                 result = _failed(job.request, "error", "no model is loaded", "")
             elif job.request.warm_start is not None and not self._backend.info().can_keep:
                 # Keeping words needs a canvas of positions: autoregressive and remote models have none.
-                result = _failed(job.request, "error", NOT_AVAILABLE, self._model_id())
+                result = _failed(job.request, "error", KEEP_NOT_AVAILABLE, self._model_id())
             else:
                 on_draft = job.on_draft or _ignore
                 if job.request.mode != "fill" and job.on_draft is not None:
@@ -281,9 +280,9 @@ class Engine:
         """A request for several answers that the backend did not batch: the missing ones run in turn, each with
         its own seed, drafts not shown (the span keeps showing the first answer), stopping at a cancel."""
         request = job.request
-        wanted = request.alternatives - 1 - len(result.alternatives)
-        if wanted <= 0 or not result.ok:
-            return result
+        wanted = request.alternatives - 1
+        if wanted <= 0 or not result.ok or self._backend.info().can_batch:
+            return result  # a batch's answers are what it made: equal ones were dropped, not left to make
         others = list(result.alternatives)
         seed = request.seed if request.seed is not None else random.randrange(2**31)
         for i in range(1, wanted + 1):

@@ -16,6 +16,9 @@ Mode = Literal["rewrite", "refine", "fill"]
 StopReason = Literal["converged", "max_steps", "eos", "length", "cancelled", "error"]
 
 MODES: tuple[Mode, ...] = ("rewrite", "refine", "fill")
+# What the app and the engine say to a keep-and-re-noise request on a model without a canvas of positions.
+KEEP_NOT_AVAILABLE = "keeping words and re-noising the rest is not available with this model (it needs a diffusion model)"
+PLACEHOLDER = "\u2591"  # a light shade block: a piece still masked (masked-diffusion backends)
 DEFAULT_CONTEXT_BUDGET = 4096  # tokens of the document a prompt carries, span included
 
 
@@ -66,6 +69,8 @@ class EditRequest:
                 raise ValueError(
                     f"kept range {keep_start}:{keep_end} is outside the warm start (0..{len(self.warm_start or '')})"
                 )
+        if any(PLACEHOLDER in (self.warm_start or "")[a:b] for a, b in self.keep):
+            raise ValueError("a kept range holds a masked piece: only text can be kept")
         if self.alternatives < 1:
             raise ValueError(f"alternatives must be at least 1, not {self.alternatives}")
 
@@ -77,8 +82,6 @@ class EditRequest:
         """The document with the span replaced; the text outside it is untouched."""
         return self.text[: self.start] + replacement + self.text[self.end :]
 
-
-PLACEHOLDER = "\u2591"  # a light shade block: a piece still masked (masked-diffusion backends)
 
 
 @dataclass(frozen=True)
@@ -158,6 +161,7 @@ class ModelInfo:
     memory_bytes: int = 0
     canvas_length: int | None = None
     can_keep: bool = False  # serves warm starts with kept ranges (diffusion backends)
+    can_batch: bool = False  # makes a request's alternatives in one batch (else the engine runs them in turn)
     details: dict[str, str] = field(default_factory=dict)
 
 

@@ -3,7 +3,8 @@
 A small model often answers with nothing, or with the prompt's own scaffolding (the span markers, chat-turn
 tokens, a worked example's sentence). Offered as an edit, nothing becomes a hunk that deletes the span: one Enter would lose the user's
 text. So an empty result is refused unless the instruction asked for a deletion, and so is a result holding a
-marker or chat token the document itself does not contain (a document about chat templates may hold them).
+marker or chat token the document itself does not contain (a document about chat templates may hold them),
+or a masked piece's placeholder (a mask kept from a warm start is no text).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import re
 
 from engine.prompt import CURSOR, EXAMPLE_TEXTS, SPAN_CLOSE, SPAN_OPEN
-from engine.types import EditRequest
+from engine.types import PLACEHOLDER, EditRequest
 
 NOTHING = "the model returned nothing usable; the text is unchanged"
 # Prompt scaffolding and the chat-turn tokens of the model families Redraft runs (Gemma, ChatML, Llama 3).
@@ -30,6 +31,8 @@ def unusable(request: EditRequest, text: str) -> str | None:
         asked = request.mode != "fill" and bool(_DELETION.search(request.instruction))
         if not (asked and text == ""):
             return NOTHING
+    if PLACEHOLDER in text and PLACEHOLDER not in request.text:
+        return "the model's answer still holds masked pieces; the text is unchanged"
     leaked = [piece for piece in SCAFFOLDING if piece in text and piece not in request.text]
     if leaked:
         return f"the model's answer holds prompt text ({leaked[0]!r}); the text is unchanged"

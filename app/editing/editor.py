@@ -64,7 +64,9 @@ from app.rewrite.hunks import Hunks, Review
 from app.rewrite.instruction_box import InstructionBox
 from app.rewrite.kept_ranges import Kept, confident, flagged, merge
 from app.rewrite.session import LOW_CONFIDENCE, Highlight, RewriteSession, utf16_len
-from engine import DEFAULT_CONTEXT_BUDGET, PLACEHOLDER, Draft, EditResult, index_to_utf16, utf16_to_index
+from engine import (
+    DEFAULT_CONTEXT_BUDGET, KEEP_NOT_AVAILABLE, PLACEHOLDER, Draft, EditResult, index_to_utf16, utf16_to_index,
+)
 
 # Each highlight kind (app/rewrite/session.py, Review.segments) and the role of app/editing/colors.py it shows.
 _BACKGROUNDS = dict(
@@ -87,7 +89,7 @@ def _format(kind: str, colors: Colors) -> QTextCharFormat:
     return fmt
 
 
-NOT_AVAILABLE = "Keep and re-noise: not available with this model (it needs a diffusion model)"
+NOT_AVAILABLE = KEEP_NOT_AVAILABLE[0].upper() + KEEP_NOT_AVAILABLE[1:]  # the engine's own words
 _KEEP_KEYS = {  # key, modifiers -> the Editor method (the window's menu lists them: app/window/actions.py)
     (Qt.Key.Key_K, Qt.KeyboardModifier.ControlModifier): "keep_words",
     (Qt.Key.Key_U, Qt.KeyboardModifier.AltModifier): "reroll_unsure",

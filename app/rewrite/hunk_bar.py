@@ -119,10 +119,6 @@ class HunkBar(QFrame):
             self.buttons[name] = button
         self.hide()
 
-    def describe(self, review: Review) -> None:
-        """Say where `review` stands (the bar's sizeHint then fits the whole description)."""
-        self.set_state(describe(review))
-
     def set_state(self, text: str, position: int = 0, count: int = 0, deciding: bool = True) -> None:
         """Say `text`; the slider at `position` of `count` positions (hidden under two); the keep and drop
         buttons on only while `deciding` (the result's hunks are shown, not an earlier step)."""

@@ -154,6 +154,7 @@ class DiffusionGemmaBackend:
             memory_bytes=model.get_memory_footprint(),
             canvas_length=model.config.canvas_length,
             can_keep=True,
+            can_batch=True,
         )
         return self._info
 
@@ -430,9 +431,15 @@ class _DraftTap:
             if self._cancel.is_set():
                 raise Cancelled
             return
+        canvas = value[0].tolist()
+        if value.shape[0] > 1 and canvas == self._canvas:
+            # A batch goes on until every row has settled, handing back a settled row's canvas unchanged: for
+            # the row shown that is no step (no new draft, not counted; rarely, a row merely stable for a step).
+            if self._cancel.is_set():
+                raise Cancelled
+            return
         self.steps += 1
         self.block_steps += 1
-        canvas = value[0].tolist()
         end = self._end(canvas)
         self.ended = end < len(canvas)
         self._canvas = canvas

@@ -180,6 +180,8 @@ def run_seconds(info: ModelInfo, span_chars: int, average: RunAverage) -> float 
         return None
     chars_per_token = average.chars / average.tokens
     tokens = span_chars / chars_per_token if span_chars > 0 else average.tokens / average.runs
+    if info.family == "masked_diffusion":  # its steps are shared among the blocks: a run is its steps
+        return average.seconds / average.runs
     if info.family in DIFFUSION_FAMILIES:
         blocks = math.ceil(tokens / info.canvas_length) if info.canvas_length else 1
         return average.seconds / average.blocks * max(blocks, 1)  # seconds per step x steps per block x blocks

@@ -75,3 +75,16 @@ def test_a_draft_gets_the_spans_line_ends_as_pieces_of_their_own():
     assert shown.settled == 2
     plain = draft_with_span_ends("old", draft)  # a span without line breaks at its ends: none in the answer
     assert plain.text == "ab" and len(plain.pieces) == 3
+
+
+def test_a_masked_piece_is_never_offered_nor_kept():
+    import pytest
+
+    from engine import PLACEHOLDER, EditRequest
+    from engine.usable import unusable
+
+    request = EditRequest("The cat sat.", 4, 7)
+    assert "masked pieces" in unusable(request, f"dog{PLACEHOLDER}")
+    assert unusable(request, "dog") is None
+    with pytest.raises(ValueError, match="masked piece"):
+        EditRequest("The cat sat.", 4, 7, warm_start=f"a{PLACEHOLDER}b", keep=((0, 2),))

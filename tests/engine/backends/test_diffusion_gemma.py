@@ -180,3 +180,11 @@ def test_a_cancel_stops_an_endless_chat_template(hostile_checkpoint, monkeypatch
         if not worker.is_alive():
             b.close()
     assert results and results[0].stop_reason == "cancelled" and results[0].text == ""
+
+
+def test_a_settled_row_of_a_batch_is_no_new_step():
+    tokenizer, t, drafts = tap(max_steps=8)
+    first, other = ids(tokenizer, "ab") + [EOS], ids(tokenizer, "xyz")
+    t.put_draft(torch.tensor([first, other]))
+    t.put_draft(torch.tensor([first, ids(tokenizer, "xyw")]))  # row 0 settled; row 1 still denoising
+    assert len(drafts) == 1 and t.steps == 1 and t.stop_reason() == "eos"

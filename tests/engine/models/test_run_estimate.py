@@ -57,3 +57,9 @@ def test_newer_runs_weigh_more():
         average = average.add(result)
     estimate = run_seconds(AUTOREGRESSIVE, 80, average)
     assert 1.0 < estimate < (3 * 1.0 + 2 * 4.0) / 5  # nearer the recent runs than a plain mean
+
+
+def test_masked_diffusion_time_is_its_steps_whatever_its_blocks():
+    masked = ModelInfo(id="llada.gguf", family="masked_diffusion", backend="llama.cpp", device="cpu", dtype="gguf")
+    average = RunAverage().add(_result(16.0, 32, 512, "x" * 2048, blocks=16))  # 32 steps shared by 16 blocks
+    assert run_seconds(masked, 2048, average) == pytest.approx(16.0)  # not 1 s: a block is not a run's steps
