@@ -21,6 +21,8 @@ def draft_with_span_ends(span: str, draft: Draft) -> Draft:
     line breaks are pieces of their own: settled, sure, never changed)."""
     lead = span[: len(span) - len(span.lstrip("\n"))]
     trail = span[len(span.rstrip("\n")) :]
+    if not lead and not trail:  # nothing to hold in place; a streamed draft keeps growing as it came
+        return draft
     pieces = list(draft.pieces) or [draft.text]
     n = len(pieces)
     first = next((i for i, p in enumerate(pieces) if p.strip("\n")), n)
