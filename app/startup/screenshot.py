@@ -72,6 +72,16 @@ def scripted_window(prefix: str, size: tuple[int, int], text: str = SAMPLE, no_m
     return app, window, scratch
 
 
+def session_over(editor, span: str):
+    """A rewrite session over the first `span` of the editor's text, as the editor would make (the script
+    then shows its own drafts and result through it)."""
+    from app.rewrite.session import RewriteSession
+
+    start = editor.raw_text().index(span)
+    session = editor.session = RewriteSession(editor.document(), start, start + len(span))
+    return session
+
+
 def settle(app) -> None:
     """Let queued paints, layouts and timers run."""
     for _ in range(50):

@@ -13,7 +13,8 @@ import os
 import sys
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE, close_scripted, scripted_window, settle
+from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE
+from app.startup.screenshot import close_scripted, scripted_window, session_over, settle
 
 # The app's own screenshot sample, with a link and inline code for the preview's colours.
 SAMPLE = SCREENSHOT_SAMPLE.replace(
@@ -34,17 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QImage, QPainter
-    from app.rewrite.session import RewriteSession
     from app.storage.settings import apply_theme
     from engine import PLACEHOLDER, Draft, EditResult
 
     app, window, scratch = scripted_window("redraft-review-shots-", (1200, 560), SAMPLE)
     editor = window.editor
-
-    def session_over(span: str) -> RewriteSession:
-        start = editor.raw_text().index(span)
-        session = editor.session = RewriteSession(editor.document(), start, start + len(span))
-        return session
 
     def caret_on(text: str) -> None:  # no selection, the current line on a line of prose
         cursor = editor.textCursor()
@@ -56,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         settle(app)
         caret_on("sample the spring")
         # 1. a draft mid-run: changed pieces tinted, low-confidence ones faded, masked ones still placeholders
-        session = session_over(DRAFT_SPAN)
+        session = session_over(editor, DRAFT_SPAN)
         pieces = ("hardly", " anyone", " fully", " trusted", PLACEHOLDER, PLACEHOLDER, ".")
         draft = Draft(9, 24, "".join(pieces), pieces, (0.9, 0.2, 0.95, 0.3, 0.0, 0.0, 0.9),
                       (True, True, False, False, False, False, False))
@@ -69,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         editor.cancel_rewrite()
         caret_on("sample the spring")
         # 2. the review of a result: first hunk kept, second dropped, third current, fourth undecided
-        session = session_over(REVIEW_SPAN)
+        session = session_over(editor, REVIEW_SPAN)
         result = EditResult(REVIEW_RESULT, 24, 12, 0.1, 1.2, 10.0, "sample", "done")
         session.finish(result)
         editor.run_finished(session, result)

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, settle
+from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, session_over, settle
 
 SPAN = "By noon the trail had vanished under fresh scree."
 RESULT = "At noon the path had gone under fresh rock."
@@ -30,24 +30,18 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtGui import QImage, QPainter
     from app.rewrite.kept_ranges import Kept
-    from app.rewrite.session import RewriteSession
     from app.storage.settings import apply_theme
     from engine import PLACEHOLDER, Draft, EditResult
 
     app, window, scratch = scripted_window("redraft-keep-shot-", (1200, 420), SAMPLE)
     editor = window.editor
 
-    def session_over(span: str) -> RewriteSession:
-        start = editor.raw_text().index(span)
-        session = editor.session = RewriteSession(editor.document(), start, start + len(span))
-        return session
-
     images = []
     for theme in ("light", "dark"):
         apply_theme(theme)
         settle(app)
         # 1. the result shown, and the words the user keeps in it (what Ctrl+K on each does)
-        session = session_over(SPAN)
+        session = session_over(editor, SPAN)
         result = EditResult(RESULT, 24, 12, 0.1, 1.2, 10.0, "sample", "done")
         session.finish(result)
         editor.run_finished(session, result)
@@ -56,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
             kept = kept.toggled(RESULT.index(word), RESULT.index(word) + len(word))
         # 2. Alt+R's re-noise, mid-run: the result is the warm start, the kept words stay in place
         editor.cancel_rewrite()
-        session = session_over(SPAN)
+        session = session_over(editor, SPAN)
         session.warm_start, session.keep, editor.kept = kept.text, kept.ranges, kept
         pieces = ("Around", " noon", " the", " path", " was", PLACEHOLDER, PLACEHOLDER, " under", " fresh", " rock", ".")
         confidence = (0.8, 0.3, 1.0, 1.0, 0.2, 0.0, 0.0, 0.9, 1.0, 1.0, 1.0)

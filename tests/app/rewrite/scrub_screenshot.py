@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, settle
+from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, session_over, settle
 
 SPAN = "By noon the trail had vanished under fresh scree."
 # A denoising of SPAN, step by step: pieces settle from noise into the result.
@@ -36,15 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from app.rewrite.session import RewriteSession
     from engine import Draft, EditResult
 
     app, window, scratch = scripted_window("redraft-scrub-shot-", (1200, 560), SAMPLE)
     editor = window.editor
 
     settle(app)
-    start = editor.raw_text().index(SPAN)
-    session = editor.session = RewriteSession(editor.document(), start, start + len(SPAN))
+    session = session_over(editor, SPAN)
     before: tuple[str, ...] = ()
     for step, pieces in enumerate(STEPS, 1):
         changed = tuple(i >= len(before) or p != before[i] for i, p in enumerate(pieces))
