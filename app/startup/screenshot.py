@@ -82,6 +82,20 @@ def session_over(editor, span: str):
     return session
 
 
+def stacked(images):
+    """The QImages one above the other, as one picture (light over dark, before over after)."""
+    from PySide6.QtGui import QImage, QPainter
+
+    both = QImage(max(i.width() for i in images), sum(i.height() for i in images), QImage.Format.Format_RGB32)
+    painter = QPainter(both)
+    top = 0
+    for image in images:
+        painter.drawImage(0, top, image)
+        top += image.height()
+    painter.end()
+    return both
+
+
 def settle(app) -> None:
     """Let queued paints, layouts and timers run."""
     for _ in range(50):

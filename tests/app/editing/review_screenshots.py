@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from app.startup.screenshot import SAMPLE as SCREENSHOT_SAMPLE
-from app.startup.screenshot import close_scripted, scripted_window, session_over, settle
+from app.startup.screenshot import close_scripted, scripted_window, session_over, settle, stacked
 
 # The app's own screenshot sample, with a link and inline code for the preview's colours.
 SAMPLE = SCREENSHOT_SAMPLE.replace(
@@ -34,7 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtGui import QImage, QPainter
     from app.storage.settings import apply_theme
     from engine import PLACEHOLDER, Draft, EditResult
 
@@ -72,12 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         editor._decide(False)
         settle(app)
         bottom = window.grab().toImage()
-        both = QImage(top.width(), top.height() + bottom.height(), QImage.Format.Format_RGB32)
-        painter = QPainter(both)
-        painter.drawImage(0, 0, top)
-        painter.drawImage(0, top.height(), bottom)
-        painter.end()
-        both.save(str(out / f"review-{theme}.png"))
+        stacked([top, bottom]).save(str(out / f"review-{theme}.png"))
         if theme == "dark":
             window.tab.preview.grab().save(str(out / "preview-dark.png"))
         editor.cancel_rewrite()

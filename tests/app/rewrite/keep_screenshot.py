@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, session_over, settle
+from app.startup.screenshot import SAMPLE, close_scripted, scripted_window, session_over, settle, stacked
 
 SPAN = "By noon the trail had vanished under fresh scree."
 RESULT = "At noon the path had gone under fresh rock."
@@ -28,7 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtGui import QImage, QPainter
     from app.rewrite.kept_ranges import Kept
     from app.storage.settings import apply_theme
     from engine import PLACEHOLDER, Draft, EditResult
@@ -64,12 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         settle(app)
         images.append(window.grab().toImage())
         editor.cancel_rewrite()
-    both = QImage(images[0].width(), sum(i.height() for i in images), QImage.Format.Format_RGB32)
-    painter = QPainter(both)
-    painter.drawImage(0, 0, images[0])
-    painter.drawImage(0, images[0].height(), images[1])
-    painter.end()
-    both.save(str(out))
+    stacked(images).save(str(out))
     print(f"{out}: kept {', '.join(KEEP)} pinned in a re-noise at step 5/24, light and dark")
     apply_theme("system")
     close_scripted(window, scratch)
