@@ -509,23 +509,30 @@ class _PerPosition:
         self._force = force or {}
         self._no_end_before = no_end_before
         self._eos = eos_ids or []
+        self._cached: dict = {}
 
-    def _here(self, table: dict[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
-        first = self._tap.block * self._canvas
-        pairs = [(p - first, t) for p, t in table.items() if first <= p < first + self._canvas]
-        return torch.tensor([p for p, _ in pairs], dtype=torch.long), torch.tensor([t for _, t in pairs], dtype=torch.long)
+    def _here(self, name: str, device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The positions of table `name` in the block being denoised, and their tokens, on `device`: built once
+        a block (a step of a long re-noise must not walk thousands of kept positions again)."""
+        key = (name, self._tap.block, device)
+        if key not in self._cached:
+            first, table = self._tap.block * self._canvas, getattr(self, name)
+            pairs = [(p - first, t) for p, t in table.items() if first <= p < first + self._canvas]
+            self._cached = {key: (torch.tensor([p for p, _ in pairs], dtype=torch.long, device=device),
+                                  torch.tensor([t for _, t in pairs], dtype=torch.long, device=device)),
+                            **{k: v for k, v in self._cached.items() if k[1] == self._tap.block}}
+        return self._cached[key]
 
     def __call__(self, input_ids, scores: torch.Tensor, cur_step=None) -> torch.Tensor:
-        positions, tokens = self._here(self._bias)
+        positions, tokens = self._here("_bias", scores.device)
         if len(positions):
-            scores[:, positions.to(scores.device), tokens.to(scores.device)] += self._amount
+            scores[:, positions, tokens] += self._amount
         first = self._tap.block * self._canvas
         end_before = min(self._no_end_before - first, self._canvas)
         if end_before > 0 and self._eos:
             scores[:, :end_before, self._eos] -= self.GAP
-        positions, tokens = self._here(self._force)
+        positions, tokens = self._here("_force", scores.device)
         if len(positions):
-            positions, tokens = positions.to(scores.device), tokens.to(scores.device)
             top = scores[:, positions].amax(-1)
             scores[:, positions] = (top - self.GAP).unsqueeze(-1)
             scores[:, positions, tokens] = top
