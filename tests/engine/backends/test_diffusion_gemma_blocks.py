@@ -181,3 +181,26 @@ def test_the_cli_keeps_ranges_of_a_warm_start(checkpoint, tmp_path, capsys):
     assert "--keep needs --from-text" in capsys.readouterr().err
     assert cli_main([*base, "--from-text", "abc", "--keep", "2:9"]) == 2  # outside the text: one line, exit 2
     assert "outside the warm start" in capsys.readouterr().err
+
+
+def test_a_span_past_the_models_positions_is_refused_in_one_line(backend, monkeypatch):
+    from engine import RequestError
+
+    monkeypatch.setattr(backend.model.config.text_config, "max_position_embeddings", 96)
+    with pytest.raises(RequestError) as caught:
+        run(backend)
+    message = str(caught.value)
+    assert "over this model's 96 positions; select less" in message and "\n" not in message
+
+
+def test_a_cancel_in_a_later_block_stops_within_one_step(backend):
+    cancel, drafts = threading.Event(), []
+
+    def on_draft(draft):
+        drafts.append(draft)
+        if draft.block == 2:
+            cancel.set()
+
+    result = backend.edit(EditRequest(DOC, *SPAN, seed=3, steps=3), on_draft, cancel)
+    assert result.stop_reason == "cancelled" and result.text == ""
+    assert [d.block for d in drafts].count(2) == 1 and max(d.block for d in drafts) == 2
