@@ -20,7 +20,8 @@ SCAFFOLDING = (
     SPAN_OPEN, SPAN_CLOSE, CURSOR, "<document>", "</document>", "<start_of_turn>", "<end_of_turn>",
     "<|im_start|>", "<|im_end|>", "<|endoftext|>", "<|start_header_id|>", "<|eot_id|>",
     "Reply with the new text only",
-    *EXAMPLE_TEXTS,  # a small model that cannot make sense of the span echoes a worked example
+    # A small model that cannot make sense of the span echoes a worked example, or a sentence of one.
+    *{sentence for example in EXAMPLE_TEXTS for sentence in re.split(r"(?<=[.!?])\s+", example) if len(sentence) >= 20},
 )
 _DELETION = re.compile(r"\b(delete|remove|drop|erase|cut)\b", re.IGNORECASE)
 

@@ -61,6 +61,8 @@ def test_an_echoed_worked_example_is_prompt_text_unless_the_document_has_it():
     echoed = EXAMPLES[-1][1]  # what the held-out run saw a small model answer for a type-hints span
     assert "prompt text" in unusable(request(), echoed)
     assert unusable(request(text=f"{DOC}\nQuoted: {echoed}"), echoed) is None
+    first = echoed.split("? ")[0] + "?"  # the same echo with its closing courtesy cut (output_shape.py)
+    assert "prompt text" in unusable(request(), first)
 
 
 def test_a_draft_gets_the_spans_line_ends_as_pieces_of_their_own():

@@ -24,11 +24,14 @@ _LEAD_BLANK = re.compile(r"\A\s*\n")
 # What chat-tuned models say before the text itself: "Sure, I'd be happy to help.", "Here is the corrected
 # text:", "The docstring is:". Only at the very start, one sentence or line, and only with text after it.
 _PREAMBLE = re.compile(
-    r"\A(?:(?:sure|certainly|of course|okay|ok)\b[^\n.!:]{0,80}[.!:]"  # a courtesy
+    r"\A(?:(?:sure|certainly|of course|okay|ok|thanks|thank you|hello|hi|hey|no worries|no problem|great)\b"
+    r"[^\n.!:]{0,80}[.!:]"  # a courtesy
     r"|(?:here(?:'s| is| are)|the (?:\w+ ){0,3}(?:is|are|would be))\b[^\n.!:]{0,80}:)"  # a presentation, with its colon
     r"[ \t]*\n?[ \t]*(?=\S)",  # and only with text after it
     re.IGNORECASE,
 )
+
+_THANKS = re.compile(r"[ \t]+(?:thanks|thank you|cheers)\b[^\n.!?]{0,40}[.!]\s*\Z", re.IGNORECASE)
 
 
 def _kept(stop: str) -> int:
@@ -79,9 +82,12 @@ class OutputShape:
         return self.done
 
     def finish(self) -> str:
-        """The answer when the model ended it (an end token, the token limit): the held-back tail too."""
+        """The answer when the model ended it (an end token, the token limit): the held-back tail too, less
+        a closing courtesy ("... Thank you.") the span does not have."""
         if not self.done:
             self.text = self.answer if self.answer.strip() else ""
+        if self.chat and (said := _THANKS.search(self.text)) and said.start() and said.group(0).strip().lower() not in self.source:
+            self.text = self.text[: said.start()]
         return self.text
 
     @staticmethod
