@@ -7,7 +7,8 @@ memory or in a temporary folder (nothing is downloaded, nothing user-visible is 
 - transformers + torch: a DiffusionGemma of hidden size 32 and one layer, one denoising forward pass;
 - llama.cpp: a tiny Llama-architecture GGUF written with the `gguf` package, loaded and evaluated;
 - the bundled model: its part files are present and their sizes add up (assembling it is the first start's
-  job, not the self-test's).
+  job, not the self-test's);
+- the spelling dictionary: a data file a frozen bundle must carry (engine/spelling.py).
 
 Each check returns a `CheckResult`; a failure is a one-line message naming the library, never an exception.
 """
@@ -155,10 +156,21 @@ def check_bundled_model() -> str:
     return f"{NAME}: {path.name}, {path.stat().st_size / 1e6:.0f} MB, sha256 as recorded"
 
 
+def check_spelling_dictionary() -> str:
+    """The dictionary small models' spelling fixes choose from is installed and reads."""
+    from engine import spelling
+
+    known = spelling.counts()
+    if not spelling.is_known("surprised") or spelling.is_known("suprised"):
+        raise RuntimeError("the spelling dictionary does not know its words")
+    return f"pyspellchecker English: {len(known):,} words"
+
+
 CHECKS: dict[str, Callable[[], str]] = {
     "transformers": check_transformers,
     "llama.cpp": check_llama_cpp,
     "bundled model": check_bundled_model,
+    "spelling dictionary": check_spelling_dictionary,
 }
 
 

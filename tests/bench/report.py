@@ -470,7 +470,11 @@ def quality(entry: dict) -> list[str]:
     return ["`python -m tests.bench.quality --half both`: real edit cases through the real engine with the bundled "
             "model, scored automatically (tests/bench/quality/scoring.py). Prompts and defaults were chosen on the "
             "tuning half only; the held-out half is the judge. Pass rates say how often this model's edit is right "
-            "by the scorer's rules, not how good the editor is with a larger model.", "", markdown(entry["result"]), ""]
+            "by the scorer's rules, not how good the editor is with a larger model. On a small model a spelling fix "
+            "does not ask the model to rewrite: the dictionary proposes the words one or two slips from each unknown "
+            "or rare word, and the model chooses among them in context (engine/spelling.py); a shortening that is not "
+            "shorter, or drops or invents content words, is sampled again, up to three times, and the best try kept "
+            "(engine/backends/llamacpp/prompt_shapes.py `fit`).", "", markdown(entry["result"]), ""]
 
 
 def perceived_speed(entry: dict) -> list[str]:

@@ -19,6 +19,8 @@ Emitted tokens are final, so each piece's confidence is 1.0: this backend report
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import random
 import threading
 import time
@@ -37,6 +39,7 @@ from engine.backends.llamacpp.runtime import (
 )
 from engine.backends.llamacpp import prompt_shapes
 from engine.backends.llamacpp.output_shape import OutputShape
+from engine import spelling
 from engine.models.gguf_header import GgufInfo, read_gguf
 from engine.prompt import PromptContext, build_context
 from engine.types import Cancelled, Draft, EditRequest, EditResult, ModelInfo, ModelLoadError, RequestError
@@ -144,6 +147,8 @@ class LlamaAutoregressiveBackend:
         self.llm.n_tokens = 0  # nothing of it stays in the cache
         if self._shape != "document":
             self._one_line()
+        if self.small:
+            spelling.load()
 
     def info(self) -> ModelInfo:
         if self._info is None:
@@ -168,15 +173,22 @@ class LlamaAutoregressiveBackend:
         except Cancelled:  # Esc while a slow chat template renders
             return self._result("", 0, None, started, "cancelled")
 
-        # 2. Prefill, a chunk at a time, cancel checked between chunks.
-        if not self._prefill(prompt, cancel_event):
+        # 2. Prefill, a chunk at a time, cancel checked between chunks. A small model asked only for spelling
+        #    writes nothing: step 4 fixes the span's words ("Try again" samples a rewrite, and step 4 fixes
+        #    what it left).
+        correction = self.small and prompt_shapes.is_correction(request)
+        spelling_only = correction and prompt_shapes.is_spelling(request) and self._can_score and not request.varied
+        if not spelling_only and not self._prefill(prompt, cancel_event):
             return self._result("", 0, None, started, "cancelled")
 
         # 3. Stream: one draft per token, cancel checked between tokens. A small model's correction that lost
-        #    much of the span is tried again, sampled (prompt_shapes.kept_share), and the drafts start over.
+        #    much of the span, or shortening that is not shorter or invents, is tried again, sampled
+        #    (prompt_shapes.fit), and the drafts start over; the best try is offered.
         seed = request.seed if request.seed is not None else random.randrange(2**31)
-        retries = prompt_shapes.CORRECTION_RETRIES if self.small and prompt_shapes.is_correction(request) else 0
+        retries = prompt_shapes.retries(request) if self.small else 0
         first_draft_s, steps, best = None, 0, None
+        if spelling_only:
+            retries, best = -1, (request.span, "eos")
         for attempt in range(retries + 1):
             sampling = prompt_shapes.sampling(request, varied=request.varied or attempt > 0)
             text, pieces, first, stop_reason = self._stream(
@@ -186,14 +198,21 @@ class LlamaAutoregressiveBackend:
             if stop_reason == "cancelled":
                 best = (text, stop_reason)
                 break
-            kept = prompt_shapes.kept_share(request.span, text)
-            if best is None or kept > best[2]:
-                best = (text, stop_reason, kept)
-            if kept >= prompt_shapes.KEPT_WORDS:
+            quality, enough = prompt_shapes.fit(request, text)
+            if best is None or quality > best[2]:
+                best = (text, stop_reason, quality)
+            if enough:
                 break
         text, stop_reason = best[0], best[1]  # the engine gives it the span's line breaks at its ends
 
-        # 4. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
+        # 4. Spelling, on a small model's correction: the dictionary proposes, the model chooses in context
+        #    (engine/spelling.py); a draft per fixed word.
+        if correction and self._can_score and stop_reason != "cancelled" and text.strip():
+            text, fixes, first = self._spell(request, text, started, on_draft, cancel_event)
+            first_draft_s, steps = first_draft_s or first, steps + fixes
+            stop_reason = "cancelled" if cancel_event.is_set() else stop_reason
+
+        # 5. Result: tokens/s counts the tokens of the text itself (a stop string or a held-back chunk aside).
         return self._result(text, steps, first_draft_s, started, stop_reason)
 
     def _stream(self, prompt, shape: OutputShape, max_tokens: int, seed: int, sampling: dict, request: EditRequest,
@@ -239,6 +258,74 @@ class LlamaAutoregressiveBackend:
         else:
             text = shape.text
         return text, len(pieces), first_draft_s, stop_reason
+
+    def _spell(self, request: EditRequest, text: str, started: float, on_draft, cancel_event) -> tuple[str, int, float | None]:
+        """`text` with its misspelled words fixed, a draft per fix: the text, the fixes, the first draft's time."""
+        before = request.text[max(0, request.start - spelling.LEX_CONTEXT) : request.start]
+        fixes: list[float] = []
+
+        def fixed(done: str, start: int, end: int) -> None:
+            fixes.append(time.perf_counter() - started)
+            pieces = (done[:start], done[start:end], done[end:])
+            on_draft(Draft(step=len(fixes), max_steps=len(fixes), text=done, pieces=pieces, confidence=(1.0,) * 3,
+                           changed=(False, True, False), elapsed_s=fixes[-1]))
+
+        with self._cache_kept():
+            done = spelling.correct(text, request.language, self._log_likelihoods, before, fixed, cancel_event.is_set)
+        return (done if not cancel_event.is_set() else ""), len(fixes), (fixes[0] if fixes else None)
+
+    @contextlib.contextmanager
+    def _cache_kept(self):
+        """What the KV cache holds (the worked examples' prompt, ~1 s to evaluate on one core) is put back
+        after scoring, which overwrites it: the next rewrite does not evaluate it again."""
+        import llama_cpp
+
+        llm, ctx = self.llm, self.llm.ctx
+        n_tokens, ids = llm.n_tokens, llm.input_ids[: llm.n_tokens].copy()
+        size = llama_cpp.llama_state_seq_get_size(ctx, 0)
+        saved = (ctypes.c_uint8 * size)()
+        size = llama_cpp.llama_state_seq_get_data(ctx, saved, size, 0)
+        try:
+            yield
+        finally:
+            llm._ctx.kv_cache_seq_rm(-1, 0, -1)
+            if size and llama_cpp.llama_state_seq_set_data(ctx, saved, size, 0) == size:
+                llm.input_ids[:n_tokens], llm.n_tokens = ids, n_tokens
+            else:
+                llm.n_tokens = 0  # not put back: evaluated again next time
+
+    @property
+    def _can_score(self) -> bool:
+        """Scoring continuations cuts the KV cache back, which a recurrent model's state cannot do."""
+        return not (getattr(self.llm, "_is_recurrent", False) or getattr(self.llm, "_is_hybrid", False))
+
+    def _log_likelihoods(self, prefix: str, continuations: list[str]) -> list[float]:
+        """The model's log-likelihood, in nats, of each continuation after `prefix` (engine/spelling.py).
+
+        The prefix is evaluated once (what the cache already holds of it is kept); each continuation is then
+        decoded after it in one batch with every position's logits, and cut off again. llama-cpp-python's
+        own `eval` keeps only the last position's logits unless the whole context was built for all."""
+        llm = self.llm
+        # A line break first: after nothing but a BOS a small model scores the opening words of a text
+        # badly (SmolLM2-135M gave "Te survey team" 10 nats over "The survey team"; after "\n" it is 14 under).
+        head = llm.tokenize(("\n" + prefix.rstrip(" ")).encode("utf-8"), add_bos=True, special=False)
+        gap = prefix[len(prefix.rstrip(" ")) :]  # BPE spells the space with the next word (" very")
+        self._prefill(head, threading.Event())  # evaluates all but what is cached; the last token is redone
+        start = len(head) - 1
+        scores = []
+        for continuation in continuations:
+            tokens = llm.tokenize((gap + continuation).encode("utf-8"), add_bos=False, special=False)
+            batch = [head[-1], *tokens]
+            llm._ctx.kv_cache_seq_rm(-1, start, -1)
+            llm._batch.set_batch(batch=batch, n_past=start, logits_all=True)
+            llm._ctx.decode(llm._batch)
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(len(batch), llm.n_vocab()))[:-1]
+            top = logits.max(axis=1, keepdims=True)
+            log_z = (top + np.log(np.exp(logits - top).sum(axis=1, keepdims=True)))[:, 0]
+            scores.append(float((logits[np.arange(len(tokens)), tokens] - log_z).sum()))
+        llm._ctx.kv_cache_seq_rm(-1, start, -1)
+        llm.n_tokens = start  # the cache holds the prefix but its last token
+        return scores
 
     def _one_line(self) -> list:
         """A logits processor that rules out every token with a line break: a fill inside a line, or the

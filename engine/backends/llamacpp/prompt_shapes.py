@@ -19,9 +19,11 @@ paragraph.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from typing import Literal
 
+from engine import spelling
 from engine.prompt import CORRECTION_EXAMPLES, EXAMPLES, PromptContext
 
 Shape = Literal["examples", "short-chat", "document"]
@@ -119,6 +121,15 @@ def sampling(request, varied: bool | None = None) -> dict:
     return {"temperature": 0.7, "top_p": 0.95, "repeat_penalty": 1.0}
 
 
+_SPELLING = re.compile(r"\b(typo|spell|misspel)", re.IGNORECASE)
+
+
+def is_spelling(request) -> bool:
+    """A correction of spelling only ("fix the typos"): no word but a misspelled one changes."""
+    return request.mode == "rewrite" and bool(_SPELLING.search(request.instruction)) and not re.search(
+        r"grammar|punctuat|mistake|style|clear|short|formal", request.instruction, re.IGNORECASE)
+
+
 _CORRECTION = re.compile(r"\b(fix|correct|typo|spell|grammar|proofread|punctuat|mistake)", re.IGNORECASE)
 
 
@@ -130,6 +141,57 @@ def is_correction(request) -> bool:
 # dropped a clause, stopped early) is tried again, sampled, this many times before it is offered anyway.
 KEPT_WORDS = 0.6
 CORRECTION_RETRIES = 2
+# A small model asked to shorten often copies the span or chats ("Thanks. ..."): an answer that is not
+# shorter, or that drops or invents much, is tried again, sampled, this many times; the best is offered.
+SHORTER = (0.3, 0.8)  # the answer's length in words, against the span's
+SHORTEN_RETRIES = 3
+_SHORTEN = re.compile(r"\b(short|concise|brief|condense|trim|tighten|cut)", re.IGNORECASE)
+_FUNCTION_WORDS = frozenset(
+    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into is "
+    "it its may might more most much must no nor not of on or our she should so such than that the their them then "
+    "there these they this those to too us very was we were what when where which while who will with would you "
+    "your about also just really".split()
+)
+
+
+def is_shortening(request) -> bool:
+    return request.mode == "rewrite" and bool(_SHORTEN.search(request.instruction))
+
+
+def retries(request) -> int:
+    """How many sampled tries a small model's answer may get (see `fit`)."""
+    if is_correction(request):
+        return CORRECTION_RETRIES
+    return SHORTEN_RETRIES if is_shortening(request) else 0
+
+
+def fit(request, answer: str) -> tuple[float, bool]:
+    """How well a small model's answer does what was asked, and whether that is good enough to stop trying.
+    A correction: the share of the span's words kept. A shortening: shorter by SHORTER, with the span's
+    content words kept and none invented (their shares, multiplied; invented ones count twice)."""
+    if is_shortening(request):
+        ratio = len(answer.split()) / max(1, len(request.span.split()))
+        if not SHORTER[0] <= ratio <= SHORTER[1]:
+            return 0.0, False
+        had, has = _content(request.span), _content(answer)
+        kept = sum(had[w] for w in has.keys() & had.keys()) / max(1e-9, sum(had.values()))
+        faithful = sum(has[w] for w in has.keys() & had.keys()) / max(1e-9, sum(has.values()))
+        quality = kept * faithful * faithful
+        return quality, kept >= 0.6 and faithful >= 0.8
+    kept = kept_share(request.span, answer)
+    return kept, kept >= KEPT_WORDS
+
+
+def _content(text: str) -> dict[str, float]:
+    """The text's content words, by their first five letters (compare, compares), each weighed by how rare
+    the word is (its information, from the dictionary's counts): "survey" carries more than "left"."""
+    counts = spelling.counts()
+    total = 1.6e9
+    return {
+        w[:5]: math.log(total / (counts.get(w, 0) + 1e3))
+        for w in re.findall(r"[a-z][a-z'-]+", text.lower())
+        if len(w) > 2 and w not in _FUNCTION_WORDS
+    }
 
 
 def kept_share(span: str, answer: str) -> float:

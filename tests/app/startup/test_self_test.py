@@ -22,7 +22,7 @@ def test_self_test_passes_on_this_install():
     result = run_redraft("--self-test")
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
-    for name in ("transformers", "llama.cpp", "bundled model", "main window"):
+    for name in ("transformers", "llama.cpp", "bundled model", "spelling dictionary", "main window"):
         assert any(line.startswith(f"ok   {name}:") for line in lines), result.stdout
     assert not any("diffusers" in line for line in lines)  # no product code uses it: not checked, not shipped
     assert lines[-1] == "self-test passed"

@@ -81,6 +81,21 @@ def test_a_correction_that_lost_much_of_its_span_is_not_kept_enough():
     assert not prompt_shapes.is_correction(EditRequest(span, 0, 5, instruction="make it shorter"))
 
 
+def test_a_shortening_is_good_enough_only_when_shorter_and_faithful():
+    span = "The survey team left the valley before dawn, carrying three days of water, because nobody trusted the map."
+    shorten = EditRequest(span, 0, len(span), instruction="make it shorter")
+    assert prompt_shapes.is_shortening(shorten) and prompt_shapes.retries(shorten) == prompt_shapes.SHORTEN_RETRIES
+    assert prompt_shapes.fit(shorten, span) == (0.0, False)  # copied
+    good = prompt_shapes.fit(shorten, "The survey team left the valley at dawn with water; nobody trusted the map.")
+    chatty = prompt_shapes.fit(shorten, "Our report was a surprise to everyone, thanks to the old map.")
+    assert good[1] and not chatty[1] and good[0] > chatty[0]
+    assert prompt_shapes.fit(shorten, "The survey team left.") == (0.0, False)  # too short to keep the point
+    fix = EditRequest(span, 0, len(span), instruction="fix the typos")
+    assert prompt_shapes.is_spelling(fix) and not prompt_shapes.is_shortening(fix)
+    assert not prompt_shapes.is_spelling(EditRequest(span, 0, len(span), instruction="fix the grammar and typos"))
+    assert prompt_shapes.fit(fix, span) == (1.0, True)
+
+
 def test_a_rewrite_keeps_the_line_breaks_at_the_ends_of_its_span():
     assert with_span_ends("The dog runned.\n", "The dog ran.") == "The dog ran.\n"
     assert with_span_ends("\nTwo lines\nhere", "\nTwo lines\nthere\n\n") == "\nTwo lines\nthere"
@@ -107,6 +122,12 @@ def test_a_chat_answers_opening_courtesy_is_not_the_text():
     plain = OutputShape([])
     plain.add("Sure, it works.")
     assert plain.text == "Sure, it works."  # only a chat model's answer
+    thanked = OutputShape([], chat=True, source="The team left before dawn.")
+    thanked.add("Thanks. The team left at dawn. Thank you.")
+    assert thanked.finish() == "The team left at dawn."  # a closing courtesy goes too
+    letter = OutputShape([], chat=True, source="Thank you for you're letter.")
+    letter.add("Thank you for your letter.")
+    assert letter.finish() == "Thank you for your letter."  # a text that is one
 
 
 def feed(shape: OutputShape, *pieces: str) -> list[str]:

@@ -1,0 +1,292 @@
+"""Spelling fixes for a small model: a dictionary proposes, the model chooses in context.
+
+A 135M model asked to "fix the typos" rewrites the sentence and fixes half of them (docs/BENCHMARKS.md,
+quality). It is a good judge, though, of which of a few words fits a sentence. So a correction on a small
+model goes the way spelling correctors have long gone (the noisy channel): words the dictionary does not know,
+or knows only as rare, are suspects; the dictionary's words within one or two edits of each, and the word
+itself, are the options; the model scores each option with the words that follow it, and the best, after a
+prior that favours leaving a word alone, wins. Common confusions (its / it's, your / you're...) are suspects
+too, and only the model can tell them apart.
+
+Only words are touched: in code, only comments and strings; never inline code, paths, addresses, names in
+the middle of a sentence, acronyms or identifiers. British spellings count as known (colour, organise).
+The dictionary is pyspellchecker's English word frequencies (MIT), loaded once.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+# The model's log-likelihood of each continuation after a prefix, in nats: (prefix, continuations) -> scores.
+Scorer = Callable[[str, list[str]], list[float]]
+
+# A known word seen fewer times than this in the dictionary's 1.6 billion words is rare: a typo can land on
+# one ("wal" for "wall" is seen 187 times, "wall" 65,520), so it is a suspect when an option is far commoner.
+RARE_COUNT = 1_000
+COMMONER = 50  # ...than the rare word, this many times, for an option to count
+# Each option costs a model call (~40 ms on one core): the likeliest slips, the commonest words among them.
+MAX_OPTIONS = 3
+# Priors, in nats, against changing a word: the model must prefer the change by more than this.
+# An unknown word is most likely a typo (a small model has seen "recieved" often enough to score it as
+# high as "received"), but it may be a term: no prior either way.
+KEEP_UNKNOWN = 0.0
+KEEP_RARE = 3.0  # a rare word is most likely meant
+KEEP_CONFUSABLE = 1.0  # its / it's: the writer chose one
+SUBSTITUTED = 1.0  # a neighbouring key, or a vowel for a vowel (slips: `_slip`)
+FAR_KEY = 2.5  # any other wrong letter
+DROPPED = 1.0  # a letter dropped or added
+FIRST_LETTER = 1.0  # ...at the start of the word
+FARTHER = 2.0  # extra, for an option two edits away
+MAX_SLIP = 4.0  # options less likely than this are not scored
+SCORE_CONTEXT = 160  # characters before the text that the model sees when it chooses (a sentence or two)
+LEX_CONTEXT = 20_000  # characters before the text that are lexed, in code, to know what is a comment or string
+FOLLOWING_WORDS = 3  # the words after an option that are scored with it (each token costs ~5 ms on one core)
+
+CONFUSABLES = tuple(
+    frozenset(group)
+    for group in (
+        ("its", "it's"), ("your", "you're"), ("their", "there", "they're"), ("then", "than"),
+        ("whose", "who's"), ("lose", "loose"), ("affect", "effect"), ("accept", "except"),
+        ("weather", "whether"), ("quiet", "quite"),
+    )
+)
+_CONFUSABLE = {word: group for group in CONFUSABLES for word in group}
+
+_WORD = re.compile(r"(?<![\w'’@/\\.-])[A-Za-z]+(?:['’][A-Za-z]+)?(?![\w@/\\-]|\.\w)")
+# Prose the checker stays out of: inline and fenced code, links and addresses, paths.
+_NOT_PROSE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`|\]\([^)]*\)|<[^>\n]*>|\S+@\S+|https?://\S+|www\.\S+|\S*[/\\]\S*", re.S)
+_SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*(?:[-*+>#]+\s+|\d+[.)]\s+)?|^\s*(?:[-*+>#]+\s+|\d+[.)]\s+))[\"'“‘(]*$")
+# British endings, tried as their American forms (the dictionary's): colour, organise, centre, travelled.
+_BRITISH = ((r"our(s|ed|ing|ful|ite|ites|hood|able)?$", r"or\1"), (r"is(e|es|ed|ing|ation|ations)$", r"iz\1"),
+            (r"ys(e|es|ed|ing)$", r"yz\1"), (r"tre(s)?$", r"ter\1"), (r"ll(ed|ing|er|ers)$", r"l\1"),
+            (r"ogue(s)?$", r"og\1"), (r"ence(s)?$", r"ense\1"), (r"eable$", r"able"))
+
+
+@dataclass(frozen=True)
+class Suspect:
+    """A word that may be misspelled: where it is in the text, and the words it may be (itself first)."""
+
+    start: int
+    end: int
+    options: tuple[str, ...]
+    keep: float  # the prior for leaving it alone, in nats
+
+    @property
+    def word(self) -> str:
+        return self.options[0]
+
+
+@dataclass(frozen=True)
+class Fix:
+    start: int
+    end: int
+    word: str
+
+
+def correct(text: str, language: str | None, score: Scorer, before: str = "",
+            on_fix: Callable[[str, int, int], None] | None = None, cancelled: Callable[[], bool] = lambda: False) -> str:
+    """`text` with the words the model judges misspelled replaced, left to right. `before` is the text
+    leading up to it (up to LEX_CONTEXT characters: where a docstring opens; the model sees SCORE_CONTEXT);
+    `on_fix` gets the text after each fix and where the new word is."""
+    suspects = find_suspects(text, language, before)
+    before = before[-SCORE_CONTEXT:]
+    done = text
+    shift = 0
+    for index, suspect in enumerate(suspects):
+        if cancelled():
+            break
+        start, end = suspect.start + shift, suspect.end + shift
+        following = _following(done, end, suspects[index + 1].start + shift if index + 1 < len(suspects) else len(done))
+        prefix = before + done[:start]
+        scores = score(prefix, [option + following for option in suspect.options])
+        best = max(range(len(scores)), key=lambda i: scores[i] + _prior(suspect, i))
+        if best == 0:
+            continue
+        word = suspect.options[best]
+        done = done[:start] + word + done[end:]
+        shift += len(word) - (end - start)
+        if on_fix is not None:
+            on_fix(done, start, start + len(word))
+    return done
+
+
+def find_suspects(text: str, language: str | None, before: str = "") -> list[Suspect]:
+    found = []
+    for start, end in _checked_regions(text, language, before):
+        for match in _WORD.finditer(text, start, end):
+            options = _options(match.group(), _starts_sentence(text, match.start()))
+            if options is not None:
+                found.append(Suspect(match.start(), match.end(), *options))
+    return found
+
+
+def is_known(word: str) -> bool:
+    lower = word.lower().replace("’", "'")
+    known = counts()
+    if known.get(lower, 0):
+        return True
+    lower = lower.removesuffix("'s")  # a possessive
+    return bool(known.get(lower, 0)) or any(
+        known.get(re.sub(pattern, american, lower), 0) for pattern, american in _BRITISH if re.search(pattern, lower)
+    )
+
+
+def _options(word: str, sentence_start: bool) -> tuple[tuple[str, ...], float] | None:
+    """The words `word` may be (itself first) and the prior for keeping it, or None to leave it alone."""
+    if len(word) < 2 or word.isupper() or any(c.isupper() for c in word[1:]):
+        return None  # acronyms, CamelCase
+    lower = word.lower().replace("’", "'")
+    if lower in _CONFUSABLE:
+        others = sorted(_CONFUSABLE[lower] - {lower})
+        return (word, *(_cased(other, word) for other in others)), KEEP_CONFUSABLE
+    if word[0].isupper() and not sentence_start and not is_known(word):
+        return None  # a name
+    known = counts()
+    count = known.get(lower, 0)
+    if is_known(word) and count >= RARE_COUNT:
+        apostrophes = [w for w in _one_edit(lower) if "'" in w and known.get(w, 0) >= COMMONER * count]
+        return ((word, *(_cased(w, word) for w in apostrophes)), KEEP_CONFUSABLE) if apostrophes else None  # cant
+    if count == 0 and is_known(word):
+        return None  # a British spelling, or a possessive
+    near, farther = _edits(lower, known)
+    if count:  # rare: only far commoner words within one edit
+        near, farther = [w for w in near if known[w] >= COMMONER * count], []
+    # The likeliest slips first, the commonest words among them.
+    ranked = sorted((w for w in near or farther if _slip(lower, w) <= MAX_SLIP), key=lambda w: (_slip(lower, w), -known[w]))
+    ranked = ranked[:MAX_OPTIONS]
+    ranked = [w for w in ranked if w != lower]
+    if not ranked:
+        return None
+    return (word, *(_cased(w, word) for w in ranked)), (KEEP_RARE if count else KEEP_UNKNOWN)
+
+
+def _prior(suspect: Suspect, index: int) -> float:
+    """Against each option: keeping the word, or how unlikely a slip it would take to have typed it."""
+    return suspect.keep if index == 0 else -_slip(suspect.word.lower(), suspect.options[index].lower())
+
+
+def _slip(typed: str, meant: str) -> float:
+    """How unlikely a typo turns `meant` into `typed`, in nats: swapped neighbours and a doubled or undoubled
+    letter are the commonest slips, a dropped or extra letter next, a wrong letter after; the first letter
+    is seldom wrong. Two edits cost FARTHER more."""
+    if _distance(typed, meant) > 1:
+        return FARTHER + SUBSTITUTED
+    cost = 0.0 if typed[:1] == meant[:1] else FIRST_LETTER
+    if len(typed) == len(meant):
+        if sorted(typed) == sorted(meant):
+            return cost  # swapped neighbours
+        wrong, right = next((a, b) for a, b in zip(typed, meant) if a != b)
+        return cost + (SUBSTITUTED if _neighbours(wrong, right) else FAR_KEY)
+    longer, shorter = (typed, meant) if len(typed) > len(meant) else (meant, typed)
+    if longer.replace("'", "") == shorter:
+        return cost  # a dropped apostrophe (cant)
+    at = next((i for i in range(len(shorter)) if longer[i] != shorter[i]), len(shorter))
+    doubled = (at > 0 and longer[at] == longer[at - 1]) or (at + 1 < len(longer) and longer[at] == longer[at + 1])
+    return cost + (0.0 if doubled else DROPPED)
+
+
+def _following(text: str, end: int, limit: int) -> str:
+    """The text after a word up to FOLLOWING_WORDS words on, and never into the next suspect."""
+    rest = text[end:limit]
+    words = list(re.finditer(r"\S+", rest))
+    return rest if len(words) <= FOLLOWING_WORDS else rest[: words[FOLLOWING_WORDS - 1].end()]
+
+
+def _checked_regions(text: str, language: str | None, before: str = "") -> Iterator[tuple[int, int]]:
+    """Where words are prose: in code, its comments and strings (lexed from `before` on, so that a span
+    inside a docstring is known to be one); elsewhere all but code, links and paths."""
+    if language and language != "Markdown":
+        for start, end in _code_prose(before + text, language):
+            if end > len(before):
+                yield max(0, start - len(before)), end - len(before)
+        return
+    at = 0
+    for skipped in _NOT_PROSE.finditer(text):
+        yield at, skipped.start()
+        at = skipped.end()
+    yield at, len(text)
+
+
+def _code_prose(text: str, language: str) -> Iterator[tuple[int, int]]:
+    from pygments.lexers import get_lexer_by_name
+    from pygments.token import Comment, String
+    from pygments.util import ClassNotFound
+
+    try:
+        lexer = get_lexer_by_name(language.lower(), stripnl=False, ensurenl=False)
+    except ClassNotFound:
+        return
+    for at, kind, value in lexer.get_tokens_unprocessed(text):
+        if kind in Comment or kind in String.Doc or (kind in String and " " in value):
+            yield at, at + len(value)
+
+
+def _starts_sentence(text: str, at: int) -> bool:
+    return bool(_SENTENCE_START.search(text[max(0, at - 12) : at])) or at == 0
+
+
+def _cased(word: str, like: str) -> str:
+    return word[0].upper() + word[1:] if like[0].isupper() else word
+
+
+def _edits(word: str, known: dict[str, int]) -> tuple[list[str], list[str]]:
+    """Known words one edit from `word`, and (only if there are none) two edits away."""
+    one = _one_edit(word)
+    near = [w for w in one if w in known]
+    if near:
+        return near, []
+    return [], list({w for e in one for w in _one_edit(e) if w in known})
+
+
+def _one_edit(word: str) -> set[str]:
+    letters = "abcdefghijklmnopqrstuvwxyz'"
+    splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
+    return {
+        *(a + b[1:] for a, b in splits if b),
+        *(a + b[1] + b[0] + b[2:] for a, b in splits if len(b) > 1),
+        *(a + c + b[1:] for a, b in splits if b for c in letters),
+        *(a + c + b for a, b in splits for c in letters),
+    }
+
+
+_KEY_ROWS = ("qwertyuiop", "asdfghjkl'", "zxcvbnm")
+
+
+def _neighbours(a: str, b: str) -> bool:
+    """Whether two keys touch on a QWERTY keyboard, or are vowels (sound-alike slips: definately)."""
+    if a in "aeiouy" and b in "aeiouy":
+        return True
+    where = {key: (row, column) for row, keys in enumerate(_KEY_ROWS) for column, key in enumerate(keys)}
+    if a not in where or b not in where:
+        return False
+    (row_a, col_a), (row_b, col_b) = where[a], where[b]
+    return abs(row_a - row_b) <= 1 and abs(col_a - col_b) <= 1
+
+
+def _distance(a: str, b: str) -> int:
+    """Edit distance with transpositions (optimal string alignment); only compared with 1."""
+    previous2, previous = None, list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i]
+        for j, cb in enumerate(b, 1):
+            cost = min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if previous2 is not None and i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cost = min(cost, previous2[j - 2] + 1)
+            row.append(cost)
+        previous2, previous = previous, row
+    return previous[-1]
+
+
+def load() -> None:
+    """Read the dictionary now (0.4 s) rather than in the first correction."""
+    counts()
+
+
+@functools.cache
+def counts() -> dict[str, int]:
+    from spellchecker import SpellChecker
+
+    return dict(SpellChecker(language="en", distance=1).word_frequency.dictionary)
