@@ -15,10 +15,10 @@ The dictionary is pyspellchecker's English word frequencies (MIT), loaded once.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 # The model's log-likelihood of each continuation after a prefix, in nats: (prefix, continuations) -> scores.
 Scorer = Callable[[str, list[str]], list[float]]
@@ -65,7 +65,7 @@ _BRITISH = ((r"our(s|ed|ing|ful|ite|ites|hood|able)?$", r"or\1"), (r"is(e|es|ed|
             (r"ogue(s)?$", r"og\1"), (r"ence(s)?$", r"ense\1"), (r"eable$", r"able"))
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Suspect:
     """A word that may be misspelled: where it is in the text, and the words it may be (itself first)."""
 
@@ -79,25 +79,41 @@ class Suspect:
         return self.options[0]
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class Fix:
     start: int
     end: int
     word: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """The text as it stands during a pass: the words still to be decided (`unsure`), and the one just
+    fixed (`fixed`, None for the first step, before any), as (start, end) ranges in `text`."""
+
+    text: str
+    unsure: tuple[tuple[int, int], ...]
+    fixed: tuple[int, int] | None
+
+
 def correct(text: str, language: str | None, score: Scorer, before: str = "",
-            on_fix: Callable[[str, int, int], None] | None = None, cancelled: Callable[[], bool] = lambda: False) -> str:
+            on_step: Callable[[Step], None] | None = None, cancelled: Callable[[], bool] = lambda: False) -> str:
     """`text` with the words the model judges misspelled replaced, left to right. `before` is the text
-    leading up to it (up to LEX_CONTEXT characters: where a docstring opens; the model sees SCORE_CONTEXT);
-    `on_fix` gets the text after each fix and where the new word is."""
+    leading up to it (up to LEX_CONTEXT characters: where a docstring opens; the model sees SCORE_CONTEXT).
+    `on_step` is told of the suspects before the first is decided (what the pass will look at), then after
+    each fix."""
     suspects = find_suspects(text, language, before)
     before = before[-SCORE_CONTEXT:]
     done = text
     shift = 0
+    if suspects and on_step is not None:
+        on_step(Step(done, tuple((s.start, s.end) for s in suspects), None))
     for index, suspect in enumerate(suspects):
         if cancelled():
             break
+        suspect = _farther(suspect)
+        if len(suspect.options) == 1:
+            continue
         start, end = suspect.start + shift, suspect.end + shift
         following = _following(done, end, suspects[index + 1].start + shift if index + 1 < len(suspects) else len(done))
         prefix = before + done[:start]
@@ -108,8 +124,9 @@ def correct(text: str, language: str | None, score: Scorer, before: str = "",
         word = suspect.options[best]
         done = done[:start] + word + done[end:]
         shift += len(word) - (end - start)
-        if on_fix is not None:
-            on_fix(done, start, start + len(word))
+        if on_step is not None:
+            later = tuple((s.start + shift, s.end + shift) for s in suspects[index + 1 :])
+            on_step(Step(done, later, (start, start + len(word))))
     return done
 
 
@@ -151,16 +168,30 @@ def _options(word: str, sentence_start: bool) -> tuple[tuple[str, ...], float] |
         return ((word, *(_cased(w, word) for w in apostrophes)), KEEP_CONFUSABLE) if apostrophes else None  # cant
     if count == 0 and is_known(word):
         return None  # a British spelling, or a possessive
-    near, farther = _edits(lower, known)
+    near = [w for w in _one_edit(lower) if w in known and w != lower]
     if count:  # rare: only far commoner words within one edit
-        near, farther = [w for w in near if known[w] >= COMMONER * count], []
-    # The likeliest slips first, the commonest words among them.
-    ranked = sorted((w for w in near or farther if _slip(lower, w) <= MAX_SLIP), key=lambda w: (_slip(lower, w), -known[w]))
-    ranked = ranked[:MAX_OPTIONS]
-    ranked = [w for w in ranked if w != lower]
-    if not ranked:
-        return None
-    return (word, *(_cased(w, word) for w in ranked)), (KEEP_RARE if count else KEEP_UNKNOWN)
+        near = [w for w in near if known[w] >= COMMONER * count]
+        if not near:
+            return None
+    # An unknown word with nothing one edit away is a suspect still: its options two edits away are looked
+    # for only when its turn comes (a tenth of a second for a long word), not before the first draft.
+    return (word, *_ranked(word, near)), (KEEP_RARE if count else KEEP_UNKNOWN)
+
+
+def _ranked(word: str, candidates) -> list[str]:
+    """The likeliest slips first, the commonest words among them; at most MAX_OPTIONS, cased like `word`."""
+    lower, known = word.lower().replace("’", "'"), counts()
+    ranked = sorted((w for w in candidates if _slip(lower, w) <= MAX_SLIP), key=lambda w: (_slip(lower, w), -known[w]))
+    return [_cased(w, word) for w in ranked[:MAX_OPTIONS]]
+
+
+def _farther(suspect: Suspect) -> Suspect:
+    """An unknown word's options two edits away (when none is one edit away)."""
+    if len(suspect.options) > 1:
+        return suspect
+    known, lower = counts(), suspect.word.lower().replace("’", "'")
+    farther = {w for e in _one_edit(lower) for w in _one_edit(e) if w in known and w != lower}
+    return dataclasses.replace(suspect, options=(suspect.word, *_ranked(suspect.word, farther)))
 
 
 def _prior(suspect: Suspect, index: int) -> float:
@@ -230,15 +261,6 @@ def _starts_sentence(text: str, at: int) -> bool:
 
 def _cased(word: str, like: str) -> str:
     return word[0].upper() + word[1:] if like[0].isupper() else word
-
-
-def _edits(word: str, known: dict[str, int]) -> tuple[list[str], list[str]]:
-    """Known words one edit from `word`, and (only if there are none) two edits away."""
-    one = _one_edit(word)
-    near = [w for w in one if w in known]
-    if near:
-        return near, []
-    return [], list({w for e in one for w in _one_edit(e) if w in known})
 
 
 def _one_edit(word: str) -> set[str]:

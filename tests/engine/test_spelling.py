@@ -20,7 +20,7 @@ def test_typos_are_suspects_and_names_terms_code_and_british_spellings_are_not()
     assert words("Please ask Marguerite and Siobhan about the NASA grant.") == []  # names, an acronym
     assert words("The colour of the neighbour's centre was realy organised.") == ["realy"]
     assert words("Run `pip instal redraft` or see https://exmaple.org/instal and src/utlis.py.") == []
-    assert words("We use kubectl with a QuillNote plugin.") == []  # no word one edit away; CamelCase
+    assert words("We use kubectl with a QuillNote plugin.") == ["kubectl"]  # unknown (CamelCase is never a suspect)
     assert words("- teh first item\n- Teh second") == ["teh", "Teh"]  # a list item starts a sentence
 
 
@@ -61,7 +61,7 @@ def test_the_model_chooses_the_option_that_fits_the_sentence(smol):
     fixed = spelling.correct("Teh volunters was verry suprised that the wal had so manny cracks in it's base.", None,
                              smol._log_likelihoods)
     assert fixed == "The volunteers was very surprised that the wall had so many cracks in its base."
-    kept = "Please send the report to Marguerite before the meeting on Thursday."
+    kept = "Please send the report to Marguerite before we deploy it with kubectl on Thursday."
     assert spelling.correct(kept, None, smol._log_likelihoods) == kept
 
 
@@ -85,9 +85,14 @@ def test_a_spelling_fix_streams_a_draft_per_word_and_keeps_the_cache_of_the_exam
     drafts = []
     result = edit(smol, EditRequest(doc, start, end, instruction="fix the typos", seed=0), drafts)
     assert result.text == "The volunteers were very surprised."
-    assert [d.step for d in drafts] == [1, 2, 3, 4] and result.steps == 4
-    assert [d.pieces[1] for d in drafts] == ["The", "volunteers", "very", "surprised"]
-    assert all(d.changed == (False, True, False) for d in drafts) and drafts[-1].text == result.text
+    assert [d.step for d in drafts] == [1, 2, 3, 4, 5] and result.steps == 5
+    first = drafts[0]  # the words under consideration, faded, before any is decided
+    assert first.text == doc[start:end] and not any(first.changed)
+    assert [p for p, c in zip(first.pieces, first.confidence) if c < 0.5] == ["Teh", "volunters", "verry", "suprised"]
+    fixed = [[p for p, c in zip(d.pieces, d.changed) if c] for d in drafts[1:]]
+    assert fixed == [["The"], ["volunteers"], ["very"], ["surprised"]]
+    assert [p for p, c in zip(drafts[2].pieces, drafts[2].confidence) if c < 0.5] == ["verry", "suprised"]
+    assert all("".join(d.pieces) == d.text for d in drafts) and drafts[-1].text == result.text
     assert smol.llm.n_tokens == cached  # put back: the next rewrite does not evaluate the examples again
     edit(smol, EditRequest(doc, start, end, instruction="fix the grammar", seed=0))
     assert smol.prefill_chunks == 1  # its last token only

@@ -53,6 +53,7 @@ CONTEXT_CAP = 8192
 # f16 K and V for every layer at every position: 1 GiB is 8,192 tokens of a Llama-3-8B-shaped model (128 KiB
 # a token) and 58,000 of Gemma 3 270M (18 KiB); a model shaped to need more gets a shorter context.
 KV_CACHE_BUDGET = 1 << 30
+UNSURE = 0.2  # the confidence a spelling draft gives a word not yet decided (shown faded)
 MIN_CONTEXT = 512  # never smaller than this, unless the model was trained shorter
 UNKNOWN_TRAINED_CONTEXT = 4096  # a header without a usable context_length
 
@@ -260,19 +261,31 @@ class LlamaAutoregressiveBackend:
         return text, len(pieces), first_draft_s, stop_reason
 
     def _spell(self, request: EditRequest, text: str, started: float, on_draft, cancel_event) -> tuple[str, int, float | None]:
-        """`text` with its misspelled words fixed, a draft per fix: the text, the fixes, the first draft's time."""
+        """`text` with its misspelled words fixed: the text, its drafts, the first draft's time. The first draft
+        shows the words under consideration faded (unsure), each later one a fixed word as changed."""
         before = request.text[max(0, request.start - spelling.LEX_CONTEXT) : request.start]
-        fixes: list[float] = []
+        times: list[float] = []
 
-        def fixed(done: str, start: int, end: int) -> None:
-            fixes.append(time.perf_counter() - started)
-            pieces = (done[:start], done[start:end], done[end:])
-            on_draft(Draft(step=len(fixes), max_steps=len(fixes), text=done, pieces=pieces, confidence=(1.0,) * 3,
-                           changed=(False, True, False), elapsed_s=fixes[-1]))
+        def step(now: spelling.Step) -> None:
+            times.append(time.perf_counter() - started)
+            marks = sorted([*((a, b, UNSURE) for a, b in now.unsure), *([(*now.fixed, 1.0)] if now.fixed else [])])
+            pieces, confidence, changed, at = [], [], [], 0
+            for a, b, sure in marks:
+                pieces += [now.text[at:a], now.text[a:b]]
+                confidence += [1.0, sure]
+                changed += [False, (a, b) == now.fixed]
+                at = b
+            pieces.append(now.text[at:])
+            confidence.append(1.0)
+            changed.append(False)
+            kept = [i for i, piece in enumerate(pieces) if piece]
+            on_draft(Draft(step=len(times), max_steps=len(times), text=now.text, pieces=tuple(pieces[i] for i in kept),
+                           confidence=tuple(confidence[i] for i in kept), changed=tuple(changed[i] for i in kept),
+                           elapsed_s=times[-1]))
 
         with self._cache_kept():
-            done = spelling.correct(text, request.language, self._log_likelihoods, before, fixed, cancel_event.is_set)
-        return (done if not cancel_event.is_set() else ""), len(fixes), (fixes[0] if fixes else None)
+            done = spelling.correct(text, request.language, self._log_likelihoods, before, step, cancel_event.is_set)
+        return (done if not cancel_event.is_set() else ""), len(times), (times[0] if times else None)
 
     @contextlib.contextmanager
     def _cache_kept(self):
