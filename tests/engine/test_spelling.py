@@ -86,6 +86,7 @@ def test_a_spelling_fix_streams_a_draft_per_word_and_keeps_the_cache_of_the_exam
     result = edit(smol, EditRequest(doc, start, end, instruction="fix the typos", seed=0), drafts)
     assert result.text == "The volunteers were very surprised."
     assert [d.step for d in drafts] == [1, 2, 3, 4, 5] and result.steps == 5
+    assert {d.max_steps for d in drafts} == {5}  # the first, and one per word under consideration
     first = drafts[0]  # the words under consideration, faded, before any is decided
     assert first.text == doc[start:end] and not any(first.changed)
     assert [p for p, c in zip(first.pieces, first.confidence) if c < 0.5] == ["Teh", "volunters", "verry", "suprised"]

@@ -265,8 +265,10 @@ class LlamaAutoregressiveBackend:
         shows the words under consideration faded (unsure), each later one a fixed word as changed."""
         before = request.text[max(0, request.start - spelling.LEX_CONTEXT) : request.start]
         times: list[float] = []
+        most = [0]  # drafts at most: the first, and one per suspect
 
         def step(now: spelling.Step) -> None:
+            most[0] = most[0] or 1 + len(now.unsure)
             times.append(time.perf_counter() - started)
             marks = sorted([*((a, b, UNSURE) for a, b in now.unsure), *([(*now.fixed, 1.0)] if now.fixed else [])])
             pieces, confidence, changed, at = [], [], [], 0
@@ -279,7 +281,7 @@ class LlamaAutoregressiveBackend:
             confidence.append(1.0)
             changed.append(False)
             kept = [i for i, piece in enumerate(pieces) if piece]
-            on_draft(Draft(step=len(times), max_steps=len(times), text=now.text, pieces=tuple(pieces[i] for i in kept),
+            on_draft(Draft(step=len(times), max_steps=most[0], text=now.text, pieces=tuple(pieces[i] for i in kept),
                            confidence=tuple(confidence[i] for i in kept), changed=tuple(changed[i] for i in kept),
                            elapsed_s=times[-1]))
 
