@@ -34,16 +34,20 @@ MAX_OPTIONS = 3
 # high as "received"), but it may be a term: no prior either way.
 KEEP_UNKNOWN = 0.0
 KEEP_RARE = 3.0  # a rare word is most likely meant
-KEEP_CONFUSABLE = 1.0  # its / it's: the writer chose one
+KEEP_CONFUSABLE = 1.0
+KEEP_NAME = 2.0  # an unknown word opening a sentence may be a name, one of three letters a short form  # its / it's: the writer chose one
 SUBSTITUTED = 1.0  # a neighbouring key, or a vowel for a vowel (slips: `_slip`)
 FAR_KEY = 2.5  # any other wrong letter
 DROPPED = 1.0  # a letter dropped or added
 FIRST_LETTER = 1.0  # ...at the start of the word
 FARTHER = 2.0  # extra, for an option two edits away
 MAX_SLIP = 4.0  # options less likely than this are not scored
+FARTHEST_WORD = 12  # letters: two edits from a longer word are ~10^6 strings to look up (seconds)
 SCORE_CONTEXT = 160  # characters before the text that the model sees when it chooses (a sentence or two)
 LEX_CONTEXT = 20_000  # characters before the text that are lexed, in code, to know what is a comment or string
+LEX_AFTER = 2_000  # ...and after it (where a docstring closes)
 FOLLOWING_WORDS = 3  # the words after an option that are scored with it (each token costs ~5 ms on one core)
+FOLLOWING_CHARS = 60  # ...and at most this much text (a long URL is not words)
 
 CONFUSABLES = tuple(
     frozenset(group)
@@ -54,8 +58,14 @@ CONFUSABLES = tuple(
     )
 )
 _CONFUSABLE = {word: group for group in CONFUSABLES for word in group}
+_ENGLISH = frozenset("the a an and of to in is was were are it that for on with as be at by this i you he she we "
+                     "they not but or have has had".split())
 
-_WORD = re.compile(r"(?<![\w'’@/\\.-])[A-Za-z]+(?:['’][A-Za-z]+)?(?![\w@/\\-]|\.\w)")
+# A word of ASCII letters (and one apostrophe), not a piece of a longer word, path, address or identifier;
+# combining marks count as letters (a decomposed "naïve" is one word, not "nai" and "ve").
+_WORD = re.compile(r"(?<![\w'’@/\\.\-\u0300-\u036f])[A-Za-z]+(?:['’][A-Za-z]+)?(?![\w@/\\\-\u0300-\u036f]|\.\w)")
+# In a docstring: a doctest line, a parameter or section name ("size:", "Args:"), a keyword argument.
+_DOC_CODE = re.compile(r"^\s*(?:>>>|\.\.\.).*$|\b\w+(?=\s*[=(:])", re.M)
 # Prose the checker stays out of: inline and fenced code, links and addresses, paths.
 _NOT_PROSE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`|\]\([^)]*\)|<[^>\n]*>|\S+@\S+|https?://\S+|www\.\S+|\S*[/\\]\S*", re.S)
 _SENTENCE_START = re.compile(r"(?:^|[.!?:]\s+|\n\s*(?:[-*+>#]+\s+|\d+[.)]\s+)?|^\s*(?:[-*+>#]+\s+|\d+[.)]\s+))[\"'“‘(]*$")
@@ -73,6 +83,7 @@ class Suspect:
     end: int
     options: tuple[str, ...]
     keep: float  # the prior for leaving it alone, in nats
+    curly: bool = False  # the text writes its apostrophes ’
 
     @property
     def word(self) -> str:
@@ -96,13 +107,14 @@ class Step:
     fixed: tuple[int, int] | None
 
 
-def correct(text: str, language: str | None, score: Scorer, before: str = "",
+def correct(text: str, language: str | None, score: Scorer, before: str = "", after: str = "",
             on_step: Callable[[Step], None] | None = None, cancelled: Callable[[], bool] = lambda: False) -> str:
     """`text` with the words the model judges misspelled replaced, left to right. `before` is the text
-    leading up to it (up to LEX_CONTEXT characters: where a docstring opens; the model sees SCORE_CONTEXT).
+    leading up to it (up to LEX_CONTEXT characters: where a docstring opens; the model sees SCORE_CONTEXT),
+    `after` what follows it (up to LEX_AFTER: a word the text's end cuts is left alone).
     `on_step` is told of the suspects before the first is decided (what the pass will look at), then after
     each fix."""
-    suspects = find_suspects(text, language, before)
+    suspects = find_suspects(text, language, before, after)
     before = before[-SCORE_CONTEXT:]
     done = text
     shift = 0
@@ -130,14 +142,29 @@ def correct(text: str, language: str | None, score: Scorer, before: str = "",
     return done
 
 
-def find_suspects(text: str, language: str | None, before: str = "") -> list[Suspect]:
+def find_suspects(text: str, language: str | None, before: str = "", after: str = "") -> list[Suspect]:
+    """The suspects of `text`, which `before` precedes and `after` follows in the document: a word cut by
+    the text's ends is not one, and neither is what `before` shows to be code."""
+    full, at = before + text + after, len(before)
+    words = []
+    for start, end in _checked_regions(full, language, at):
+        for match in _WORD.finditer(full, max(start, at), end):  # (an endpos would hide what follows a word)
+            if match.start() >= at and match.end() <= at + len(text):  # not cut by the text's ends
+                words.append(match)
+    if _foreign([m.group().lower() for m in words]):
+        return []
     found = []
-    for start, end in _checked_regions(text, language, before):
-        for match in _WORD.finditer(text, start, end):
-            options = _options(match.group(), _starts_sentence(text, match.start()))
-            if options is not None:
-                found.append(Suspect(match.start(), match.end(), *options))
+    for match in words:
+        options = _options(match.group(), _starts_sentence(full, match.start()), _curly(text))
+        if options is not None:
+            found.append(Suspect(match.start() - at, match.end() - at, *options))
     return found
+
+
+def _foreign(words: list[str]) -> bool:
+    """Another language, not typos: six words or more, none of them one of English's commonest, and a third
+    unknown ("Der Hund ist sehr schnell und die Katze": the dictionary knows some German words, from films)."""
+    return len(words) >= 6 and not _ENGLISH & set(words) and sum(not is_known(w) for w in words) * 3 > len(words)
 
 
 def is_known(word: str) -> bool:
@@ -151,21 +178,22 @@ def is_known(word: str) -> bool:
     )
 
 
-def _options(word: str, sentence_start: bool) -> tuple[tuple[str, ...], float] | None:
-    """The words `word` may be (itself first) and the prior for keeping it, or None to leave it alone."""
+def _options(word: str, sentence_start: bool, curly: bool = False) -> tuple[tuple[str, ...], float, bool] | None:
+    """The words `word` may be (itself first), the prior for keeping it and the apostrophe style, or None to
+    leave it alone."""
     if len(word) < 2 or word.isupper() or any(c.isupper() for c in word[1:]):
         return None  # acronyms, CamelCase
     lower = word.lower().replace("’", "'")
     if lower in _CONFUSABLE:
         others = sorted(_CONFUSABLE[lower] - {lower})
-        return (word, *(_cased(other, word) for other in others)), KEEP_CONFUSABLE
+        return (word, *(_cased(other, word, curly) for other in others)), KEEP_CONFUSABLE, curly
     if word[0].isupper() and not sentence_start and not is_known(word):
         return None  # a name
     known = counts()
     count = known.get(lower, 0)
     if is_known(word) and count >= RARE_COUNT:
         apostrophes = [w for w in _one_edit(lower) if "'" in w and known.get(w, 0) >= COMMONER * count]
-        return ((word, *(_cased(w, word) for w in apostrophes)), KEEP_CONFUSABLE) if apostrophes else None  # cant
+        return ((word, *(_cased(w, word, curly) for w in apostrophes)), KEEP_CONFUSABLE, curly) if apostrophes else None
     if count == 0 and is_known(word):
         return None  # a British spelling, or a possessive
     near = [w for w in _one_edit(lower) if w in known and w != lower]
@@ -175,23 +203,29 @@ def _options(word: str, sentence_start: bool) -> tuple[tuple[str, ...], float] |
             return None
     # An unknown word with nothing one edit away is a suspect still: its options two edits away are looked
     # for only when its turn comes (a tenth of a second for a long word), not before the first draft.
-    return (word, *_ranked(word, near)), (KEEP_RARE if count else KEEP_UNKNOWN)
+    if count:
+        keep = KEEP_RARE
+    elif word[0].isupper() or len(word) <= 3:
+        keep = KEEP_NAME  # a name opening a sentence (Anwen), a short form (thx)
+    else:
+        keep = KEEP_UNKNOWN
+    return (word, *_ranked(word, near, curly)), keep, curly
 
 
-def _ranked(word: str, candidates) -> list[str]:
+def _ranked(word: str, candidates, curly: bool = False) -> list[str]:
     """The likeliest slips first, the commonest words among them; at most MAX_OPTIONS, cased like `word`."""
     lower, known = word.lower().replace("’", "'"), counts()
     ranked = sorted((w for w in candidates if _slip(lower, w) <= MAX_SLIP), key=lambda w: (_slip(lower, w), -known[w]))
-    return [_cased(w, word) for w in ranked[:MAX_OPTIONS]]
+    return [_cased(w, word, curly) for w in ranked[:MAX_OPTIONS]]
 
 
 def _farther(suspect: Suspect) -> Suspect:
     """An unknown word's options two edits away (when none is one edit away)."""
-    if len(suspect.options) > 1:
+    if len(suspect.options) > 1 or len(suspect.word) > FARTHEST_WORD:
         return suspect
     known, lower = counts(), suspect.word.lower().replace("’", "'")
     farther = {w for e in _one_edit(lower) for w in _one_edit(e) if w in known and w != lower}
-    return dataclasses.replace(suspect, options=(suspect.word, *_ranked(suspect.word, farther)))
+    return dataclasses.replace(suspect, options=(suspect.word, *_ranked(suspect.word, farther, suspect.curly)))
 
 
 def _prior(suspect: Suspect, index: int) -> float:
@@ -223,25 +257,35 @@ def _following(text: str, end: int, limit: int) -> str:
     """The text after a word up to FOLLOWING_WORDS words on, and never into the next suspect."""
     rest = text[end:limit]
     words = list(re.finditer(r"\S+", rest))
-    return rest if len(words) <= FOLLOWING_WORDS else rest[: words[FOLLOWING_WORDS - 1].end()]
+    rest = rest if len(words) <= FOLLOWING_WORDS else rest[: words[FOLLOWING_WORDS - 1].end()]
+    return rest[:FOLLOWING_CHARS]
 
 
-def _checked_regions(text: str, language: str | None, before: str = "") -> Iterator[tuple[int, int]]:
-    """Where words are prose: in code, its comments and strings (lexed from `before` on, so that a span
-    inside a docstring is known to be one); elsewhere all but code, links and paths."""
+def _checked_regions(full: str, language: str | None, start: int) -> Iterator[tuple[int, int]]:
+    """Where words are prose in `full` from `start` on, read from its beginning (so that a text inside a
+    docstring or a code fence is known to be in one): in code, its comments and docstrings (but not their
+    doctests and parameter names); elsewhere all but code, links and paths."""
     if language and language != "Markdown":
-        for start, end in _code_prose(before + text, language):
-            if end > len(before):
-                yield max(0, start - len(before)), end - len(before)
+        for begin, end, kind in _code_prose(full, language):
+            if end <= start:
+                continue
+            if kind == "doc":
+                yield from _between(full, begin, end, _DOC_CODE)
+            else:
+                yield begin, end
         return
-    at = 0
-    for skipped in _NOT_PROSE.finditer(text):
+    yield from _between(full, 0, len(full), _NOT_PROSE)
+
+
+def _between(text: str, start: int, end: int, skip: re.Pattern) -> Iterator[tuple[int, int]]:
+    at = start
+    for skipped in skip.finditer(text, start, end):
         yield at, skipped.start()
         at = skipped.end()
-    yield at, len(text)
+    yield at, end
 
 
-def _code_prose(text: str, language: str) -> Iterator[tuple[int, int]]:
+def _code_prose(text: str, language: str) -> Iterator[tuple[int, int, str]]:
     from pygments.lexers import get_lexer_by_name
     from pygments.token import Comment, String
     from pygments.util import ClassNotFound
@@ -251,16 +295,25 @@ def _code_prose(text: str, language: str) -> Iterator[tuple[int, int]]:
     except ClassNotFound:
         return
     for at, kind, value in lexer.get_tokens_unprocessed(text):
-        if kind in Comment or kind in String.Doc or (kind in String and " " in value):
-            yield at, at + len(value)
+        if kind in Comment:
+            yield at, at + len(value), "comment"
+        elif kind in String.Doc:  # other strings are data: SQL, formats, keys
+            yield at, at + len(value), "doc"
 
 
 def _starts_sentence(text: str, at: int) -> bool:
     return bool(_SENTENCE_START.search(text[max(0, at - 12) : at])) or at == 0
 
 
-def _cased(word: str, like: str) -> str:
-    return word[0].upper() + word[1:] if like[0].isupper() else word
+def _cased(word: str, like: str, curly: bool = False) -> str:
+    """`word` cased like `like` ("I" always), with the text's own apostrophe."""
+    if like[0].isupper() or word.startswith("i'"):
+        word = word[0].upper() + word[1:]
+    return word.replace("'", "’") if curly else word
+
+
+def _curly(text: str) -> bool:
+    return "’" in text and "'" not in text
 
 
 def _one_edit(word: str) -> set[str]:

@@ -11,8 +11,8 @@ from engine.models.bundled import bundled_model_path
 from engine.types import EditRequest
 
 
-def words(text, language=None, before=""):
-    return [s.word for s in spelling.find_suspects(text, language, before)]
+def words(text, language=None, before="", after=""):
+    return [s.word for s in spelling.find_suspects(text, language, before, after)]
 
 
 def test_typos_are_suspects_and_names_terms_code_and_british_spellings_are_not():
@@ -38,8 +38,34 @@ def test_in_code_only_comments_and_docstrings_are_checked_even_when_the_span_sta
     assert words(doc, "Python") == ["Retuns", "avarage", "entires", "teh"]
     start = doc.index("Ignores")
     line = doc[start : doc.index("\n", start)]
-    assert words(line, "Python", doc[:start]) == ["entires"]  # lexed from before the docstring opened
+    after = doc[start + len(line) :]
+    assert words(line, "Python", doc[:start], after) == ["entires"]  # lexed from before the docstring opened
     assert words(line, "Python") == []  # alone, it reads as names
+
+
+def test_code_data_doctests_parameters_fences_and_cut_words_are_never_suspects():
+    sql = 'q = "SELECT usr_id, nme FROM accts WHERE nme = ?"  # teh query\n'
+    assert words(sql, "Python") == ["teh"]  # a string is data; only the comment is prose
+    doc = 'def f(valeus, nbytes=3):\n    """Retuns it.\n\n    Args:\n        valeus: the valeus.\n    >>> f([1], nbytes=3)\n    """\n'
+    assert words(doc, "Python") == ["Retuns", "valeus"]  # the prose "the valeus", not the parameter nor the doctest
+    fence = "Text.\n\n```python\nprint(teh)\n"
+    assert words("x = valeus\n```\n\nteh end", "Markdown", fence) == ["teh"]  # inside the fence until it closes
+    text = "Send it by tomorrow, plese."
+    at = text.index("tomorrow") + 6
+    assert words(text[:at], None, "", text[at:]) == []  # "tomorr" is cut by the span's end
+    assert words(text[at:], None, text[:at]) == ["plese"]  # "ow" is the end of a word that began before
+    decomposed = "a nai\u0308ve plan"
+    assert words(decomposed) == []
+
+
+def test_another_language_is_not_typos_and_replacements_keep_the_texts_style():
+    assert words("Der Hund ist sehr schnell und die Katze schläft.") == []
+    assert words("Teh volunters were verry suprised.") == ["Teh", "volunters", "verry", "suprised"]
+    im = spelling.find_suspects("so im going", None)[0]
+    assert im.options[1] == "I'm"
+    curly = spelling.find_suspects("we’re late and I dont mind", None)[0]
+    assert curly.options[:2] == ("dont", "don’t")
+    assert spelling.find_suspects("Anwen said thx", None)[0].keep == spelling.KEEP_NAME
 
 
 def test_the_cheapest_slip_ranks_first_among_the_options():

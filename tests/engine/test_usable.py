@@ -63,6 +63,9 @@ def test_an_echoed_worked_example_is_prompt_text_unless_the_document_has_it():
     assert unusable(request(text=f"{DOC}\nQuoted: {echoed}"), echoed) is None
     first = echoed.split("? ")[0] + "?"  # the same echo with its closing courtesy cut (output_shape.py)
     assert "prompt text" in unusable(request(), first)
+    typo = "Hey, can you send me the reprot by tomorrow?"  # the span, fixed, happens to be the example's sentence
+    text = f"Notes.\n{typo}\n"
+    assert unusable(EditRequest(text, 7, 7 + len(typo), instruction="fix the typos"), first) is None
 
 
 def test_a_draft_gets_the_spans_line_ends_as_pieces_of_their_own():

@@ -209,7 +209,7 @@ class LlamaAutoregressiveBackend:
         # 4. Spelling, on a small model's correction: the dictionary proposes, the model chooses in context
         #    (engine/spelling.py); a draft per fixed word.
         if correction and self._can_score and stop_reason != "cancelled" and text.strip():
-            text, fixes, first = self._spell(request, text, started, on_draft, cancel_event)
+            text, fixes, first = self._spell(request, text, steps, started, on_draft, cancel_event)
             first_draft_s, steps = first_draft_s or first, steps + fixes
             stop_reason = "cancelled" if cancel_event.is_set() else stop_reason
 
@@ -260,15 +260,17 @@ class LlamaAutoregressiveBackend:
             text = shape.text
         return text, len(pieces), first_draft_s, stop_reason
 
-    def _spell(self, request: EditRequest, text: str, started: float, on_draft, cancel_event) -> tuple[str, int, float | None]:
+    def _spell(self, request: EditRequest, text: str, done_steps: int, started: float, on_draft,
+               cancel_event) -> tuple[str, int, float | None]:
         """`text` with its misspelled words fixed: the text, its drafts, the first draft's time. The first draft
-        shows the words under consideration faded (unsure), each later one a fixed word as changed."""
+        shows the words under consideration faded (unsure), each later one a fixed word as changed; their
+        steps follow the `done_steps` of the rewrite that wrote `text`."""
         before = request.text[max(0, request.start - spelling.LEX_CONTEXT) : request.start]
         times: list[float] = []
         most = [0]  # drafts at most: the first, and one per suspect
 
         def step(now: spelling.Step) -> None:
-            most[0] = most[0] or 1 + len(now.unsure)
+            most[0] = most[0] or done_steps + 1 + len(now.unsure)
             times.append(time.perf_counter() - started)
             marks = sorted([*((a, b, UNSURE) for a, b in now.unsure), *([(*now.fixed, 1.0)] if now.fixed else [])])
             pieces, confidence, changed, at = [], [], [], 0
@@ -281,12 +283,13 @@ class LlamaAutoregressiveBackend:
             confidence.append(1.0)
             changed.append(False)
             kept = [i for i, piece in enumerate(pieces) if piece]
-            on_draft(Draft(step=len(times), max_steps=most[0], text=now.text, pieces=tuple(pieces[i] for i in kept),
+            on_draft(Draft(step=done_steps + len(times), max_steps=most[0], text=now.text, pieces=tuple(pieces[i] for i in kept),
                            confidence=tuple(confidence[i] for i in kept), changed=tuple(changed[i] for i in kept),
                            elapsed_s=times[-1]))
 
         with self._cache_kept():
-            done = spelling.correct(text, request.language, self._log_likelihoods, before, step, cancel_event.is_set)
+            after = request.text[request.end : request.end + spelling.LEX_AFTER]
+            done = spelling.correct(text, request.language, self._log_likelihoods, before, after, step, cancel_event.is_set)
         return (done if not cancel_event.is_set() else ""), len(times), (times[0] if times else None)
 
     @contextlib.contextmanager
@@ -330,6 +333,7 @@ class LlamaAutoregressiveBackend:
         scores = []
         for continuation in continuations:
             tokens = llm.tokenize((gap + continuation).encode("utf-8"), add_bos=False, special=False)
+            tokens = tokens[: llm.n_batch - 1]  # one batch: set_batch writes past its arrays otherwise
             batch = [head[-1], *tokens]
             llm._ctx.kv_cache_seq_rm(-1, start, -1)
             llm._batch.set_batch(batch=batch, n_past=start, logits_all=True)

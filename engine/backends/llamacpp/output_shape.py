@@ -83,10 +83,10 @@ class OutputShape:
 
     def finish(self) -> str:
         """The answer when the model ended it (an end token, the token limit): the held-back tail too, less
-        a closing courtesy ("... Thank you.") the span does not have."""
+        a closing courtesy ("... Thank you.") when the span thanks no one."""
         if not self.done:
             self.text = self.answer if self.answer.strip() else ""
-        if self.chat and (said := _THANKS.search(self.text)) and said.start() and said.group(0).strip().lower() not in self.source:
+        if self.chat and (said := _THANKS.search(self.text)) and said.start() and not re.search(r"thank|cheers", self.source):
             self.text = self.text[: said.start()]
         return self.text
 

@@ -128,6 +128,9 @@ def test_a_chat_answers_opening_courtesy_is_not_the_text():
     letter = OutputShape([], chat=True, source="Thank you for you're letter.")
     letter.add("Thank you for your letter.")
     assert letter.finish() == "Thank you for your letter."  # a text that is one
+    helped = OutputShape([], chat=True, source="We moved, and thank you to everyone who helped.")
+    helped.add("We moved. Thank you to all who helped.")
+    assert helped.finish() == "We moved. Thank you to all who helped."  # a span that thanks keeps its thanks
 
 
 def feed(shape: OutputShape, *pieces: str) -> list[str]:
