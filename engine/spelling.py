@@ -91,13 +91,6 @@ class Suspect:
 
 
 @dataclasses.dataclass(frozen=True)
-class Fix:
-    start: int
-    end: int
-    word: str
-
-
-@dataclasses.dataclass(frozen=True)
 class Step:
     """The text as it stands during a pass: the words still to be decided (`unsure`), and the one just
     fixed (`fixed`, None for the first step, before any), as (start, end) ranges in `text`."""
@@ -215,7 +208,8 @@ def _options(word: str, sentence_start: bool, curly: bool = False) -> tuple[tupl
 def _ranked(word: str, candidates, curly: bool = False) -> list[str]:
     """The likeliest slips first, the commonest words among them; at most MAX_OPTIONS, cased like `word`."""
     lower, known = word.lower().replace("’", "'"), counts()
-    ranked = sorted((w for w in candidates if _slip(lower, w) <= MAX_SLIP), key=lambda w: (_slip(lower, w), -known[w]))
+    slips = {w: _slip(lower, w) for w in candidates}
+    ranked = sorted((w for w, slip in slips.items() if slip <= MAX_SLIP), key=lambda w: (slips[w], -known[w]))
     return [_cased(w, word, curly) for w in ranked[:MAX_OPTIONS]]
 
 
@@ -328,16 +322,16 @@ def _one_edit(word: str) -> set[str]:
 
 
 _KEY_ROWS = ("qwertyuiop", "asdfghjkl'", "zxcvbnm")
+_KEY_AT = {key: (row, column) for row, keys in enumerate(_KEY_ROWS) for column, key in enumerate(keys)}
 
 
 def _neighbours(a: str, b: str) -> bool:
     """Whether two keys touch on a QWERTY keyboard, or are vowels (sound-alike slips: definately)."""
     if a in "aeiouy" and b in "aeiouy":
         return True
-    where = {key: (row, column) for row, keys in enumerate(_KEY_ROWS) for column, key in enumerate(keys)}
-    if a not in where or b not in where:
+    if a not in _KEY_AT or b not in _KEY_AT:
         return False
-    (row_a, col_a), (row_b, col_b) = where[a], where[b]
+    (row_a, col_a), (row_b, col_b) = _KEY_AT[a], _KEY_AT[b]
     return abs(row_a - row_b) <= 1 and abs(col_a - col_b) <= 1
 
 

@@ -287,8 +287,8 @@ class LlamaAutoregressiveBackend:
                            confidence=tuple(confidence[i] for i in kept), changed=tuple(changed[i] for i in kept),
                            elapsed_s=times[-1]))
 
+        after = request.text[request.end : request.end + spelling.LEX_AFTER]
         with self._cache_kept():
-            after = request.text[request.end : request.end + spelling.LEX_AFTER]
             done = spelling.correct(text, request.language, self._log_likelihoods, before, after, step, cancel_event.is_set)
         return (done if not cancel_event.is_set() else ""), len(times), (times[0] if times else None)
 
